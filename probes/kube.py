@@ -1,0 +1,444 @@
+"""Cluster access: the kubeconfig, and the few reads the suite makes (secrets, services and their pods,
+configmaps, custom objects, the Helm release), through the real ``kubernetes`` client.
+
+Every call carries ``_request_timeout=timeouts.api`` and at most one retry of a failed connect. Objects come back
+as the JSON the API server sent (camelCase keys, as in manifests); Secrets become :class:`Secret` records with
+decoded bytes and a masked repr. API errors are translated here, once, into the probes.errors tree:
+
+    401 -> ClusterUnauthorized   403 -> ClusterForbidden   404 -> ClusterNotFound
+    anything else, and an unreachable API server -> ClusterError
+
+each with one sentence naming the object (``secret default/direktiv-cert-flow``) and the server's message.
+A kubeconfig that is missing, unreadable or lacks the context is a UsageError saying what, where and what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import urllib3
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from probes.errors import ClusterError, ClusterForbidden, ClusterNotFound, ClusterUnauthorized, UsageError
+from probes.timeouts import DEFAULT_TIMEOUTS, Timeouts
+
+if TYPE_CHECKING:
+    from probes.helm import HelmRelease
+
+__all__ = ["Secret", "PodTarget", "Cluster", "pod_is_ready", "kubectl_pod_order", "looks_like_key"]
+
+# kubectl's default when neither --kubeconfig nor $KUBECONFIG is given.
+DEFAULT_KUBECONFIG = "~/.kube/config"
+# One retry of a failed TCP connect (a blip), never of a read: a request that timed out is not repeated.
+_API_RETRIES = urllib3.util.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+# Secret keys whose values never appear in a repr: private keys and anything named like a credential.
+_SECRET_KEY_MARKERS = ("key", "password", "passwd", "token", "secret", "credential")
+
+
+def looks_like_key(name: str, value: bytes = b"") -> bool:
+    """True when a secret entry must be masked: its name says key/password/token, or it holds a private key."""
+    lowered = name.lower()
+    return any(marker in lowered for marker in _SECRET_KEY_MARKERS) or b"PRIVATE KEY" in value
+
+
+@dataclass(frozen=True, repr=False)
+class Secret:
+    """A Secret with its values decoded.
+
+    Attributes:
+        namespace: where it lives.
+        name: its name.
+        type: ``kubernetes.io/tls``, ``Opaque``, ``helm.sh/release.v1``, ...
+        data: each key's value as bytes (the API's base64 removed); never shown by repr/str for keys that
+            look like private keys or credentials (``tls.key``, ...), only sizes for the others.
+        labels: the secret's labels.
+    """
+
+    namespace: str
+    name: str
+    type: str
+    data: dict[str, bytes] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{key!r}: <redacted>" if looks_like_key(key, value) else f"{key!r}: <{len(value)} bytes>"
+            for key, value in sorted(self.data.items())
+        )
+        return f"Secret(namespace={self.namespace!r}, name={self.name!r}, type={self.type!r}, data={{{shown}}})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class PodTarget:
+    """A pod behind a service, with the container port that the service port leads to.
+
+    Attributes:
+        namespace: the pod's namespace.
+        name: the pod's name.
+        port: the container port to forward to (the service's targetPort, resolved by name through the pod's
+            container ports like kubectl does; the service port itself for a headless service, as kubectl does).
+        ready: the pod's Ready condition is True.
+        phase: ``Running``, ``Pending``, ``Succeeded``, ``Failed`` or ``Unknown``.
+    """
+
+    namespace: str
+    name: str
+    port: int
+    ready: bool
+    phase: str
+
+
+# --- pure helpers: kubectl's pod choice --------------------------------------------------------------------------
+
+
+def _parse_time(value: Any) -> _dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _ready_condition(pod: dict) -> dict | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition
+    return None
+
+
+def pod_is_ready(pod: dict) -> bool:
+    """kubectl's IsPodReady: the Ready condition is True."""
+    condition = _ready_condition(pod)
+    return bool(condition) and condition.get("status") == "True"
+
+
+def _max_restarts(pod: dict) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return max((int(s.get("restartCount") or 0) for s in statuses), default=0)
+
+
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}  # others count as 0, as in kubectl's map
+_FAR_FUTURE = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+
+
+def kubectl_pod_order(pod: dict) -> tuple:
+    """Sort key putting pods in the order ``kubectl port-forward svc/NAME`` prefers them: the reverse of
+    kubectl's podutils.ActivePods (assigned to a node; Running > Unknown > Pending; Ready; ready the longest;
+    fewest restarts; oldest; a zero time counts as least active). The name breaks the remaining ties."""
+    spec, status, metadata = pod.get("spec") or {}, pod.get("status") or {}, pod.get("metadata") or {}
+    ready = pod_is_ready(pod)
+    ready_since = _parse_time((_ready_condition(pod) or {}).get("lastTransitionTime")) if ready else None
+    created = _parse_time(metadata.get("creationTimestamp"))
+    return (
+        0 if spec.get("nodeName") else 1,
+        -_PHASE_ORDINAL.get(status.get("phase", ""), 0),
+        0 if ready else 1,
+        (ready_since or _FAR_FUTURE) if ready else _FAR_FUTURE,
+        _max_restarts(pod),
+        created or _FAR_FUTURE,
+        metadata.get("name", ""),
+    )
+
+
+def _container_port(pod: dict, name: str) -> int | None:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == name:
+                return int(port["containerPort"])
+    return None
+
+
+def _target_port(service: dict, service_port: dict, pod: dict) -> int | None:
+    """kubectl's LookupContainerPortNumberByServicePort for one pod (None: the pod lacks the named port)."""
+    if (service.get("spec") or {}).get("clusterIP") == "None":
+        return int(service_port["port"])
+    target = service_port.get("targetPort")
+    if target is None or target == 0 or target == "":
+        return int(service_port["port"])
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        return int(target)
+    return _container_port(pod, target)
+
+
+def _selector_string(selector: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+
+
+def _decode_data(data: dict | None, where: str) -> dict[str, bytes]:
+    decoded = {}
+    for key, value in (data or {}).items():
+        try:
+            decoded[key] = base64.b64decode(value or "", validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ClusterError(f"The value of {key!r} in {where} is not base64, as the API always sends it.",
+                               obj=where) from None
+    return decoded
+
+
+def _decode_helm_release(data: bytes, where: str) -> "HelmRelease":
+    """The one place this module depends on probes.helm."""
+    from probes import helm
+
+    return helm.release_from_json(helm.decode_release(data, source=where), source=where)
+
+
+# --- kubeconfig ----------------------------------------------------------------------------------------------------
+
+
+def _kubeconfig_paths(path: str | os.PathLike | None) -> tuple[str, list[Path]]:
+    if path is not None:
+        return "--kubeconfig", [Path(path).expanduser()]
+    env = os.environ.get("KUBECONFIG", "")
+    if env.strip():
+        return "$KUBECONFIG", [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return DEFAULT_KUBECONFIG, [Path(DEFAULT_KUBECONFIG).expanduser()]
+
+
+def _read_kubeconfig(path: Path, source: str) -> dict:
+    if not path.is_file():
+        raise UsageError(
+            f"No kubeconfig at {path} (from {source}); pass --kubeconfig PATH or set KUBECONFIG to a kubeconfig file."
+        )
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(
+            f"The kubeconfig {path} (from {source}) cannot be read ({reason}); point --kubeconfig at a valid "
+            "kubeconfig file."
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("contexts"), list):
+        raise UsageError(
+            f"The kubeconfig {path} (from {source}) is not a kubeconfig (no contexts list); point --kubeconfig "
+            "at the file kubectl uses."
+        )
+    return document
+
+
+class Cluster:
+    """A connection to one cluster through one kubeconfig context.
+
+    Attributes:
+        server: the API server URL.
+        context: the kubeconfig context in use.
+        namespace: the context's namespace (``default`` when it sets none).
+        api_client: the ``kubernetes`` ApiClient (also what :class:`probes.forward.PortForwarder` takes).
+        timeouts: per-step limits; API calls use ``timeouts.api``.
+    """
+
+    def __init__(self, api_client, *, context: str = "", namespace: str = "default",
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
+        self.api_client = api_client
+        self.server = api_client.configuration.host
+        self.context = context
+        self.namespace = namespace
+        self.timeouts = timeouts
+        self._core = k8s.CoreV1Api(api_client)
+        self._custom = k8s.CustomObjectsApi(api_client)
+        self._version = k8s.VersionApi(api_client)
+
+    def __repr__(self) -> str:
+        return f"Cluster(server={self.server!r}, context={self.context!r})"
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | os.PathLike | None = None, *, context: str | None = None,
+                        timeouts: Timeouts = DEFAULT_TIMEOUTS) -> "Cluster":
+        """Load a kubeconfig like kubectl: ``path``, else ``$KUBECONFIG`` (a path list, merged), else
+        ``~/.kube/config``; ``context`` or the file's current-context. UsageError on anything unusable."""
+        source, paths = _kubeconfig_paths(path)
+        documents = [_read_kubeconfig(p, source) for p in paths]
+        where = ", ".join(str(p) for p in paths)
+        contexts: dict[str, dict] = {}
+        current = ""
+        for document in documents:
+            for entry in document.get("contexts") or []:
+                if isinstance(entry, dict) and entry.get("name") and entry["name"] not in contexts:
+                    contexts[entry["name"]] = entry.get("context") or {}
+            current = current or document.get("current-context") or ""
+        name = context or current
+        known = ", ".join(sorted(contexts)) or "none"
+        if not name:
+            raise UsageError(f"The kubeconfig {where} sets no current-context; pass --context NAME (one of: {known}).")
+        if name not in contexts:
+            raise UsageError(f"The context {name!r} is not in the kubeconfig {where}; use one of: {known}.")
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_kube_config(
+                config_file=os.pathsep.join(str(p) for p in paths), context=name,
+                client_configuration=configuration, persist_config=False,
+            )
+        except (ConfigException, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+            raise UsageError(
+                f"The kubeconfig {where} cannot be used with context {name!r} ({exc}); fix that context's "
+                "cluster and user entries."
+            ) from None
+        configuration.retries = _API_RETRIES
+        namespace = contexts[name].get("namespace") or "default"
+        return cls(k8s.ApiClient(configuration), context=name, namespace=namespace, timeouts=timeouts)
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the one boundary with the client
+
+    def _call(self, what: str, method: Callable, *args, **kwargs) -> dict:
+        """One API call, the JSON it returned, errors translated."""
+        try:
+            response = method(*args, _request_timeout=self.timeouts.api, _preload_content=False, **kwargs)
+            return json.loads(response.data)
+        except ApiException as exc:
+            raise self._translate(what, exc) from None
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ClusterError(
+                f"Reading {what} failed: the API server at {self.server} could not be reached ({reason}).", obj=what
+            ) from exc
+        except ValueError as exc:
+            raise ClusterError(f"Reading {what} failed: the API server sent something that is not JSON ({exc}).",
+                               obj=what) from None
+
+    def _translate(self, what: str, exc: ApiException) -> ClusterError:
+        status = exc.status or 0
+        try:
+            message = json.loads(exc.body or "").get("message", "")
+        except (ValueError, AttributeError):
+            message = (exc.body or "").strip()
+        message = message or (exc.reason or "")
+        if status == 401:
+            return ClusterUnauthorized(
+                f"Reading {what} was refused with 401 ({message}); the credentials of context {self.context!r} "
+                "are not accepted by the API server.", status=status, obj=what)
+        if status == 403:
+            return ClusterForbidden(f"Reading {what} is forbidden by RBAC: {message}.", status=status, obj=what)
+        if status == 404:
+            return ClusterNotFound(f"Reading {what} found nothing: {message}.", status=status, obj=what)
+        if status == 0:
+            return ClusterError(f"Reading {what} failed: the API server at {self.server} could not be reached "
+                                f"({exc.reason}).", status=None, obj=what)
+        return ClusterError(f"Reading {what} failed with HTTP {status}: {message}.", status=status, obj=what)
+
+    def _get_or_none(self, what: str, method: Callable, *args, **kwargs) -> dict | None:
+        try:
+            return self._call(what, method, *args, **kwargs)
+        except ClusterNotFound:
+            return None
+
+    # -- reads
+
+    def server_version(self) -> str:
+        """The API server's gitVersion, e.g. ``v1.29.2``."""
+        return str(self._call("the server version", self._version.get_code).get("gitVersion", ""))
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        """The secret, or None when it does not exist."""
+        where = f"secret {namespace}/{name}"
+        obj = self._get_or_none(where, self._core.read_namespaced_secret, name, namespace)
+        return None if obj is None else _secret_record(obj, namespace, where)
+
+    def secrets(self, namespace: str, *, label_selector: str = "") -> list[Secret]:
+        """Secrets in a namespace matching a label selector."""
+        where = f"secrets in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
+        listed = self._call(where, self._core.list_namespaced_secret, namespace, label_selector=label_selector)
+        items = listed.get("items") or []
+        return [_secret_record(obj, namespace, f"secret {namespace}/{obj['metadata']['name']}") for obj in items]
+
+    def service(self, namespace: str, name: str) -> dict | None:
+        """The Service object as JSON, or None when it does not exist."""
+        return self._get_or_none(f"service {namespace}/{name}", self._core.read_namespaced_service, name, namespace)
+
+    def pods(self, namespace: str, *, label_selector: str = "") -> list[dict]:
+        where = f"pods in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
+        return self._call(where, self._core.list_namespaced_pod, namespace, label_selector=label_selector).get(
+            "items") or []
+
+    def ready_pods(self, namespace: str, service: str, port: int) -> list["PodTarget"]:
+        """The pods behind a service port, in the order ``kubectl port-forward svc/NAME PORT`` prefers them
+        (Running and Ready first; kubectl takes the first). Not-ready pods are included (``ready=False``);
+        pods lacking a named targetPort are left out (the service would not route to them either). A service
+        without a selector gives []. ClusterNotFound when the service does not exist, ClusterError when it has
+        no such port."""
+        where = f"service {namespace}/{service}"
+        svc = self.service(namespace, service)
+        if svc is None:
+            raise ClusterNotFound(f"Reading {where} found nothing: services \"{service}\" not found.", status=404,
+                                  obj=where)
+        spec = svc.get("spec") or {}
+        selector = spec.get("selector") or {}
+        service_port = next((p for p in spec.get("ports") or [] if p.get("port") == port), None)
+        if service_port is None:
+            ports = ", ".join(str(p.get("port")) for p in spec.get("ports") or []) or "none"
+            raise ClusterError(f"The {where} has no port {port} (its ports: {ports}).", obj=where)
+        if not selector:
+            return []
+        targets = []
+        for pod in sorted(self.pods(namespace, label_selector=_selector_string(selector)), key=kubectl_pod_order):
+            target = _target_port(svc, service_port, pod)
+            if target is None:
+                continue
+            targets.append(PodTarget(namespace=namespace, name=pod["metadata"]["name"], port=target,
+                                     ready=pod_is_ready(pod), phase=(pod.get("status") or {}).get("phase", "")))
+        return targets
+
+    def configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's data, or None when it does not exist."""
+        obj = self._get_or_none(f"configmap {namespace}/{name}", self._core.read_namespaced_config_map, name,
+                                namespace)
+        return None if obj is None else dict(obj.get("data") or {})
+
+    def custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict] | None:
+        """The custom objects of one kind in a namespace, or None when the cluster does not serve the kind
+        (its CRD is absent: the list answers 404)."""
+        where = f"{plural}.{group}/{version} in namespace {namespace}"
+        listed = self._get_or_none(where, self._custom.list_namespaced_custom_object, group, version, namespace,
+                                   plural)
+        return None if listed is None else list(listed.get("items") or [])
+
+    def helm_release(self, namespace: str, release: str) -> "HelmRelease | None":
+        """The installed revision of a Helm 3 release: the highest-version ``deployed`` release secret
+        (labels owner=helm, name=<release>, status=deployed), decoded; None when there is none."""
+        secrets = self.secrets(namespace, label_selector=f"owner=helm,name={release},status=deployed")
+        candidates = [s for s in secrets if s.name.startswith(f"sh.helm.release.v1.{release}.v")]
+        if not candidates:
+            return None
+
+        def revision(secret: Secret) -> int:
+            label = secret.labels.get("version", "")
+            suffix = secret.name.rsplit(".v", 1)[-1]
+            return int(label) if label.isdigit() else int(suffix) if suffix.isdigit() else -1
+
+        latest = max(candidates, key=revision)
+        where = f"{latest.namespace}/{latest.name}"
+        if "release" not in latest.data:
+            raise ClusterError(f"The Helm release secret {where} has no 'release' key.", obj=where)
+        return _decode_helm_release(latest.data["release"], where)
+
+
+def _secret_record(obj: dict, namespace: str, where: str) -> Secret:
+    metadata = obj.get("metadata") or {}
+    return Secret(
+        namespace=metadata.get("namespace") or namespace,
+        name=metadata.get("name", ""),
+        type=obj.get("type") or "Opaque",
+        data=_decode_data(obj.get("data"), where),
+        labels=dict(metadata.get("labels") or {}),
+    )

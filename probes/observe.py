@@ -1,0 +1,447 @@
+"""Evidence gathering: every probe for every endpoint, concurrently, once.
+
+``gather(cluster, topology, options)`` reads the named secrets and the cluster objects, resolves each
+endpoint's service to its ready pods, opens one port-forward per pod and port, runs the handshakes, plaintext,
+gRPC and HTTP probes in a thread pool, closes everything and returns an :class:`~probes.evidence.Evidence`.
+Nothing here judges: a refused handshake is a fact, not a failure. What could not be observed is recorded as
+an ``Attempt`` error sentence, and the rest is still gathered.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from probes import pki, x509 as x509facts
+from probes.errors import BudgetExhausted, CertificateError, ClusterError, ProbeError
+from probes.evidence import Attempt, EndpointEvidence, Evidence, ObjectRead, PodObservation, SecretEvidence
+from probes.forward import PortForwarder
+from probes.grpc_health import health_check
+from probes.https import http_get, https_get
+from probes.kube import Cluster
+from probes.plaintext import probe_plaintext
+from probes.profile import Profile
+from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
+from probes.tls import ClientIdentity, TLSOffer, TLSVersion, WeakFamily, handshake, local_support, weak_cipher_offer
+from probes.topology import EndpointSpec, Mode, Topology
+
+__all__ = ["ObserveOptions", "gather", "MTLS_CLIENTS"]
+
+# The profile's family names (CONTROLS.md's words) and the OpenSSL aliases that offer them.
+_WEAK_FAMILY = {
+    "NULL": WeakFamily.NULL, "aNULL": WeakFamily.ANONYMOUS, "EXPORT": WeakFamily.EXPORT, "RC4": WeakFamily.RC4,
+    "DES": WeakFamily.DES, "3DES": WeakFamily.TRIPLE_DES,
+}
+# Weak suites exist only up to TLS 1.2; with TLS 1.3 offered the server would pick a 1.3 suite instead.
+_UP_TO_TLS12 = (TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
+# The client certificates presented to an mTLS port, in the order the catalog lists their controls.
+MTLS_CLIENTS = ("no-client-cert", "foreign-ca", "self-signed-clone", "expired", "no-clientauth")
+# Enough threads that every endpoint's probes overlap; each waits on I/O, not CPU.
+DEFAULT_WORKERS = 32
+# At security level 0 OpenSSL offers every suite it was built with, so legacy versions can be offered.
+_ANY_CIPHER = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
+
+
+@dataclass(frozen=True)
+class ObserveOptions:
+    """How to gather.
+
+    Attributes:
+        timeouts: per-step limits.
+        budget: seconds for the whole gathering (None: unbounded).
+        profile: the TLS profile (which legacy versions and weak families to offer).
+        ca_file_pem: trust anchors from ``--ca-file`` instead of each secret's ``ca.crt``.
+        ca_file_source: how to name that file in messages.
+        ca_key_secret: ``(namespace, name)`` of the CA secret whose key mints the expired and no-clientAuth
+            client certificates (``--ca-key-secret``); None skips those two probes.
+        workers: size of the probe thread pool.
+    """
+
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    budget: float | None = None
+    profile: Profile | None = None
+    ca_file_pem: bytes | None = None
+    ca_file_source: str = ""
+    ca_key_secret: tuple[str, str] | None = None
+    workers: int = DEFAULT_WORKERS
+
+
+@dataclass
+class _RawSecret:
+    """A secret's bytes, kept in memory for this run only (never in evidence)."""
+
+    data: dict[str, bytes] = field(repr=False)
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _pem(ders) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return b"".join(x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM) for d in ders)
+
+
+class _Run:
+    """One gathering: the budget, the pool, the forwards to close."""
+
+    def __init__(self, cluster: Cluster, topology: Topology, options: ObserveOptions) -> None:
+        self.cluster = cluster
+        self.topology = topology
+        self.options = options
+        self.budget = Budget(options.budget)
+        self.pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="probe")
+        self.stack = ExitStack()
+        self._lock = threading.Lock()
+        self.raw: dict[tuple[str, str], _RawSecret] = {}
+
+    # -- budget -----------------------------------------------------------------------------------------------
+    def timeouts(self) -> Timeouts:
+        """The per-step limits, shrunk to what is left of the budget (BudgetExhausted once it is spent)."""
+        t = self.options.timeouts
+        if self.budget.seconds is None:
+            return t
+        return Timeouts(*(self.budget.limit(getattr(t, f)) for f in ("connect", "forward_open", "handshake", "read", "rpc", "api")))
+
+    def attempt(self, name: str, fn: Callable[[Timeouts], object]) -> Attempt:
+        start = time.monotonic()
+        try:
+            result = fn(self.timeouts())
+        except BudgetExhausted as exc:
+            return Attempt(name, error=f"not observed: {exc}", elapsed=time.monotonic() - start)
+        except ProbeError as exc:
+            return Attempt(name, error=str(exc), elapsed=time.monotonic() - start)
+        return Attempt(name, result=result, elapsed=time.monotonic() - start)
+
+    def forward(self, namespace: str, pod: str, port: int) -> PortForwarder:
+        forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
+        with self._lock:
+            self.stack.callback(forwarder.close)
+        forwarder.check()
+        return forwarder
+
+
+# -- cluster objects ----------------------------------------------------------------------------------------
+
+
+def _read_secret(run: _Run, namespace: str, name: str) -> SecretEvidence:
+    try:
+        secret = run.cluster.secret(namespace, name)
+    except ProbeError as exc:
+        return SecretEvidence(namespace, name, found=False, error=str(exc))
+    if secret is None:
+        return SecretEvidence(namespace, name, found=False)
+    data = dict(secret.data)
+    run.raw[(namespace, name)] = _RawSecret(data)
+    problems: list[str] = []
+    chain: list[bytes] = []
+    ca: list[bytes] = []
+    where = f"secret {namespace}/{name}"
+    for key, out in (("tls.crt", chain), ("ca.crt", ca)):
+        if key in data:
+            try:
+                out.extend(c.public_bytes(_DER) for c in x509facts.load_pem_bundle(data[key], source=f"{where} key {key}"))
+            except CertificateError as exc:
+                problems.append(str(exc))
+    key_matches = None
+    if chain and "tls.key" in data:
+        try:
+            key_matches = x509facts.key_matches_certificate(_load_der(chain[0]), data["tls.key"])
+        except CertificateError as exc:
+            problems.append(str(exc))
+    return SecretEvidence(
+        namespace, name, found=True, type=secret.type, keys=tuple(sorted(data)),
+        cert_chain_der=tuple(chain), ca_der=tuple(ca), key_matches=key_matches, problems=tuple(problems),
+    )
+
+
+def _read_object(what: str, read: Callable[[], object], absent: str) -> ObjectRead:
+    try:
+        value = read()
+    except ProbeError as exc:
+        return ObjectRead(what, error=str(exc))
+    return ObjectRead(what, value=value, absent_reason=absent if value is None else None)
+
+
+def _read_objects(run: _Run) -> dict[str, ObjectRead]:
+    topo, c = run.topology, run.cluster
+    secret_namespaces = sorted({ns for req in topo.secrets for ns in req.namespaces})
+    jobs = {
+        "config-contour": (
+            "ConfigMap knative-serving-knative/config-contour",
+            lambda: c.configmap("knative-serving-knative", "config-contour"), "not found"),
+        "delegations": (
+            "TLSCertificateDelegations in contour-internal",
+            lambda: c.custom_objects("projectcontour.io", "v1", "contour-internal", "tlscertificatedelegations"),
+            "the TLSCertificateDelegation CRD is not installed"),
+        "knative-services": (
+            f"knative Services in {topo.services_namespace}",
+            lambda: c.custom_objects("serving.knative.dev", "v1", topo.services_namespace, "services"),
+            "the knative Service CRD is not installed"),
+    }
+    futures = {k: run.pool.submit(_read_object, what, fn, absent) for k, (what, fn, absent) in jobs.items()}
+
+    def certificates():
+        found: list[dict] = []
+        for ns in secret_namespaces:
+            items = c.custom_objects("cert-manager.io", "v1", ns, "certificates")
+            if items is None:
+                return None
+            found.extend(items)
+        return found
+
+    futures["certificates"] = run.pool.submit(
+        _read_object, "cert-manager Certificates", certificates, "the cert-manager Certificate CRD is not installed")
+    return {k: f.result() for k, f in futures.items()}
+
+
+def _knative_hosts(objects: dict[str, ObjectRead], topology: Topology) -> tuple[str, ...]:
+    items = objects["knative-services"].value or []
+    hosts = sorted({f"{item['metadata']['name']}.{topology.services_namespace}" for item in items
+                    if isinstance(item, dict) and item.get("metadata", {}).get("name")})
+    return tuple(hosts)
+
+
+# -- client identities ----------------------------------------------------------------------------------------
+
+
+def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | None, ca_reason: str):
+    """The client certificates for an mTLS endpoint: label -> ClientIdentity, and label -> why missing."""
+    ids: dict[str, ClientIdentity | None] = {"no-client-cert": None}
+    missing: dict[str, str] = {}
+    raw = run.raw.get((spec.secret.namespace, spec.secret.name)) if spec.secret else None
+    if raw is None or "tls.crt" not in raw.data or "tls.key" not in raw.data:
+        reason = f"secret {spec.secret.namespace}/{spec.secret.name} with tls.crt and tls.key could not be read" if spec.secret else "no secret is configured"
+        for label in ("configured", "foreign-ca", "self-signed-clone", "expired", "no-clientauth"):
+            missing[label] = reason
+        return ids, missing
+    cert_pem, key_pem = raw.data["tls.crt"], raw.data["tls.key"]
+    ids["configured"] = ClientIdentity(cert_pem, pki.PrivateKeyPEM(key_pem), "configured")
+    try:
+        leaf_pem = _first_pem(cert_pem, source=f"secret {spec.secret.namespace}/{spec.secret.name} key tls.crt")
+    except CertificateError as exc:
+        for label in ("foreign-ca", "self-signed-clone", "expired", "no-clientauth"):
+            missing[label] = str(exc)
+        return ids, missing
+    for label, mint in (("foreign-ca", pki.foreign_ca_client), ("self-signed-clone", pki.self_signed_clone)):
+        issued = mint(leaf_pem)
+        ids[label] = ClientIdentity(issued.chain_pem, issued.key, label)
+    for label, mint in (("expired", pki.expired_client), ("no-clientauth", pki.no_clientauth_client)):
+        if ca is None:
+            missing[label] = ca_reason
+        else:
+            issued = mint(ca, leaf_pem)
+            ids[label] = ClientIdentity(issued.chain_pem, issued.key, label)
+    return ids, missing
+
+
+def _first_pem(bundle: bytes, *, source: str) -> bytes:
+    certs = x509facts.load_pem_bundle(bundle, source=source)
+    return certs[0].public_bytes(_PEM)
+
+
+def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
+    ref = run.options.ca_key_secret
+    if ref is None:
+        return None, "needs the CA key: pass --ca-key-secret NAMESPACE/NAME (e.g. cert-manager/direktiv-ca)"
+    ns, name = ref
+    try:
+        secret = run.cluster.secret(ns, name)
+    except ProbeError as exc:
+        return None, f"the CA key secret {ns}/{name} could not be read: {exc}"
+    if secret is None or "tls.crt" not in secret.data or "tls.key" not in secret.data:
+        return None, f"the CA key secret {ns}/{name} does not exist or lacks tls.crt/tls.key"
+    try:
+        return pki.CertificateAuthority.from_pem(secret.data["tls.crt"], secret.data["tls.key"]), ""
+    except Exception:  # the key's bytes must not reach a message, whatever went wrong
+        return None, f"the CA key secret {ns}/{name} does not hold a usable certificate and private key"
+
+
+# -- endpoints ------------------------------------------------------------------------------------------------
+
+
+def _anchors(run: _Run, spec: EndpointSpec) -> tuple[tuple[bytes, ...], str | None]:
+    if run.options.ca_file_pem is not None:
+        certs = x509facts.load_pem_bundle(run.options.ca_file_pem, source=run.options.ca_file_source)
+        return tuple(c.public_bytes(_DER) for c in certs), run.options.ca_file_source
+    if spec.secret is None:
+        return (), None
+    raw = run.raw.get((spec.secret.namespace, spec.secret.name))
+    source = f"secret {spec.secret.namespace}/{spec.secret.name} ca.crt"
+    if raw is None or "ca.crt" not in raw.data:
+        return (), source
+    try:
+        certs = x509facts.load_pem_bundle(raw.data["ca.crt"], source=source)
+    except CertificateError:
+        return (), source
+    return tuple(c.public_bytes(_DER) for c in certs), source
+
+
+def _offer(spec: EndpointSpec, client: ClientIdentity | None, **changes) -> TLSOffer:
+    grpc = spec.kind == "grpc"
+    offer = TLSOffer(
+        server_name=spec.server_name,
+        alpn=("h2",) if grpc else ("http/1.1",),
+        client=client,
+        after_handshake="h2" if grpc else "http1",
+    )
+    return replace(offer, **changes)
+
+
+def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca, ca_reason: str) -> EndpointEvidence:
+    anchors, anchor_source = _anchors(run, spec)
+    if not spec.deployed:
+        return EndpointEvidence(spec, anchors_der=anchors, anchor_source=anchor_source)
+    try:
+        pods = run.cluster.ready_pods(spec.namespace, spec.service, spec.port)
+    except ProbeError as exc:
+        return EndpointEvidence(spec, unreachable=str(exc), anchors_der=anchors, anchor_source=anchor_source)
+    names = tuple(p.name for p in pods)
+    if not pods:
+        return EndpointEvidence(
+            spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to",
+            anchors_der=anchors, anchor_source=anchor_source)
+    try:
+        forwarders = [run.forward(p.namespace, p.name, p.port) for p in pods[:1]]
+    except (ProbeError, OSError) as exc:
+        return EndpointEvidence(
+            spec, pods=names, unreachable=f"port-forward to pod {pods[0].namespace}/{pods[0].name} port {pods[0].port} failed: {exc}",
+            anchors_der=anchors, anchor_source=anchor_source)
+    address = forwarders[0].address
+    tls_expected = spec.mode is not Mode.PLAINTEXT
+    mtls = spec.mode is Mode.MTLS
+    identities, missing = _identities(run, spec, ca, ca_reason) if mtls else ({"no-client-cert": None}, {})
+    configured = identities.get("configured")
+    jobs: dict[str, Callable[[Timeouts], object]] = {}
+
+    def shake(offer: TLSOffer, addr=address):
+        return lambda t: handshake(addr, offer, timeouts=t)
+
+    jobs["plaintext"] = lambda t: probe_plaintext(address, host=spec.server_name, timeouts=t)
+    jobs["no-client-cert"] = shake(_offer(spec, None))
+    if tls_expected:
+        if mtls and configured is not None:
+            jobs["default"] = shake(_offer(spec, configured))
+        for label in MTLS_CLIENTS[1:] if mtls else ():
+            if identities.get(label) is not None:
+                jobs[label] = shake(_offer(spec, identities[label]))
+        legacy_client = configured if mtls else None
+        support = local_support()
+        profile = run.options.profile or Profile()
+        for name in profile.refused_versions:
+            version = TLSVersion(name)
+            if support.can_offer_version(version):
+                jobs[f"legacy:{name}"] = shake(
+                    _offer(spec, legacy_client, versions=(version,), ciphers=_ANY_CIPHER, after_handshake="none"))
+        for name in profile.weak_cipher_families:
+            family = _WEAK_FAMILY[name]
+            if support.can_offer_family(family):
+                jobs[f"weak:{name}"] = shake(
+                    _offer(spec, legacy_client, versions=_UP_TO_TLS12, ciphers=weak_cipher_offer(family),
+                           after_handshake="none"))
+    anchor_pem = _pem(anchors) if anchors else None
+    if spec.kind == "grpc":
+        jobs["grpc-health"] = lambda t: health_check(
+            address, authority=spec.server_name, ca_pem=anchor_pem, client=configured if mtls else None,
+            plaintext=not tls_expected, timeouts=t)
+    if spec.kind in ("lb", "http"):
+        if tls_expected:
+            jobs["https-get"] = lambda t: https_get(address, host=spec.server_name, timeouts=t)
+        else:
+            jobs["http-get"] = lambda t: http_get(address, host=spec.server_name, timeouts=t)
+    if spec.redirect_port:
+        def redirect(t, pod=pods[0]):
+            fw = run.forward(pod.namespace, pod.name, spec.redirect_port)
+            return http_get(fw.address, host=spec.server_name, timeouts=t)
+        jobs["http-redirect"] = redirect
+    if spec.kind == "knative" and tls_expected:
+        for host in hosts:
+            jobs[f"sni:{host}"] = shake(_offer(spec, None, server_name=host, after_handshake="none"))
+
+    futures = {name: run.pool.submit(run.attempt, name, fn) for name, fn in jobs.items()}
+    pod_futures = []
+    if tls_expected:
+        for pod in pods[1:]:
+            pod_futures.append(run.pool.submit(_served_leaf, run, spec, pod, configured if mtls else None))
+    attempts = {name: f.result() for name, f in futures.items()}
+    first = attempts.get("default") or attempts.get("no-client-cert")
+    leaves = [PodObservation(pods[0].name, *_leaf_of(first))] if tls_expected else []
+    leaves += [f.result() for f in pod_futures]
+    if "default" not in attempts and "no-client-cert" in attempts:
+        attempts["default"] = replace(attempts["no-client-cert"], name="default")
+    return EndpointEvidence(
+        spec, pods=names, attempts=attempts, pod_leaves=tuple(leaves), anchor_source=anchor_source,
+        anchors_der=anchors, hosts=hosts,
+        client_identities={**{k: None for k, v in identities.items() if v is not None}, **missing},
+    )
+
+
+def _leaf_of(attempt: Attempt | None) -> tuple[bytes | None, str | None]:
+    if attempt is None:
+        return None, "no handshake was attempted"
+    if attempt.error:
+        return None, attempt.error
+    chain = getattr(attempt.result, "peer_chain_der", ())
+    if not chain:
+        return None, f"the server sent no certificate ({attempt.result.detail})"
+    return chain[0], None
+
+
+def _served_leaf(run: _Run, spec: EndpointSpec, pod, client) -> PodObservation:
+    try:
+        forwarder = run.forward(pod.namespace, pod.name, pod.port)
+    except (ProbeError, OSError) as exc:
+        return PodObservation(pod.name, error=f"port-forward to pod {pod.namespace}/{pod.name} failed: {exc}")
+    attempt = run.attempt("pod", lambda t: handshake(forwarder.address, _offer(spec, client, after_handshake="none"), timeouts=t))
+    return PodObservation(pod.name, *_leaf_of(attempt))
+
+
+# -- the whole run --------------------------------------------------------------------------------------------
+
+
+def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = ObserveOptions(), *, source: str = "",
+           notices: tuple[str, ...] = ()) -> Evidence:
+    """Observe everything the topology names; never raises for what the cluster does."""
+    run = _Run(cluster, topology, options)
+    started = _now_iso()
+    try:
+        secret_jobs = {(ns, req.name): run.pool.submit(_read_secret, run, ns, req.name)
+                       for req in topology.secrets for ns in req.namespaces}
+        objects = _read_objects(run)
+        secrets = {k: f.result() for k, f in secret_jobs.items()}
+        ca, ca_reason = _read_ca(run)
+        hosts = _knative_hosts(objects, topology)
+        with cf.ThreadPoolExecutor(max_workers=len(topology.endpoints) or 1, thread_name_prefix="endpoint") as outer:
+            futures = {
+                spec.id: outer.submit(
+                    _observe_endpoint, run, spec, (hosts or (spec.server_name,)) if spec.kind == "knative" else (), ca, ca_reason)
+                for spec in topology.endpoints
+            }
+            endpoints = {eid: f.result() for eid, f in futures.items()}
+    finally:
+        run.stack.close()
+        run.pool.shutdown(wait=True, cancel_futures=True)
+    return Evidence(
+        topology=topology, source=source, cluster_server=cluster.server, context=cluster.context,
+        started_at=started, finished_at=_now_iso(), secrets=secrets, objects=objects, endpoints=endpoints,
+        notices=tuple(notices) + tuple(topology.notices), ca_key_available=ca is not None, ca_key_reason=ca_reason,
+        incomplete=f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted else None,
+    )
+
+
+from cryptography.hazmat.primitives.serialization import Encoding as _Encoding  # noqa: E402
+from cryptography import x509 as _x509  # noqa: E402
+
+_DER = _Encoding.DER
+_PEM = _Encoding.PEM
+
+
+def _load_der(der: bytes):
+    return _x509.load_der_x509_certificate(der)

@@ -1,0 +1,131 @@
+"""The TLS profile: the thresholds the suite judges against (minimum version, validity margin, key sizes, weak
+cipher families).
+
+``intermediate`` is built in (Mozilla's "intermediate" line: TLS 1.2 and up). A YAML file overrides any of its
+keys; ``name`` defaults to the file's stem::
+
+    min_version: TLSv1.3
+    min_days_valid: 30
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from probes.errors import UsageError
+
+__all__ = [
+    "TLS_VERSIONS",
+    "WEAK_CIPHER_FAMILIES",
+    "INTERMEDIATE",
+    "BUILTIN_PROFILES",
+    "Profile",
+    "load_profile",
+]
+
+# Protocol versions from oldest to newest, spelled as probes.tls.TLSVersion spells them.
+TLS_VERSIONS: tuple[str, ...] = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+# Other spellings people write in a profile.
+_VERSION_ALIASES = {"TLSv1.0": "TLSv1", "SSLv3.0": "SSLv3"}
+# The families T-WEAK-CIPHERS-REFUSED knows how to offer (OpenSSL cipher-string names).
+WEAK_CIPHER_FAMILIES: tuple[str, ...] = ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Thresholds for the C-* and T-* controls.
+
+    Attributes:
+        name: the profile's name (``intermediate``, or a file's name or stem).
+        min_version: the oldest protocol version an endpoint may accept (T-LEGACY-PROTOCOLS-REFUSED).
+        min_days_valid: days of validity that must remain (C-VALIDITY).
+        rsa_min_bits: the smallest acceptable RSA key (C-KEY-STRENGTH).
+        ec_min_bits: the smallest acceptable EC key (C-KEY-STRENGTH).
+        weak_cipher_families: cipher families no endpoint may accept (T-WEAK-CIPHERS-REFUSED).
+    """
+
+    name: str = "intermediate"
+    min_version: str = "TLSv1.2"
+    min_days_valid: int = 14
+    rsa_min_bits: int = 2048
+    ec_min_bits: int = 256
+    weak_cipher_families: tuple[str, ...] = WEAK_CIPHER_FAMILIES
+
+    @property
+    def refused_versions(self) -> tuple[str, ...]:
+        """The versions below ``min_version``: each must be refused."""
+        return TLS_VERSIONS[: TLS_VERSIONS.index(self.min_version)]
+
+
+INTERMEDIATE = Profile()
+BUILTIN_PROFILES: dict[str, Profile] = {INTERMEDIATE.name: INTERMEDIATE}
+
+_KEYS = tuple(f.name for f in fields(Profile))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A built-in profile by name, or a YAML file overriding ``intermediate``; :class:`UsageError` otherwise."""
+    if isinstance(name_or_path, str) and name_or_path in BUILTIN_PROFILES:
+        return BUILTIN_PROFILES[name_or_path]
+    path = Path(name_or_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"profile {str(name_or_path)!r} is neither a built-in profile ({', '.join(BUILTIN_PROFILES)}) "
+            "nor an existing file"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"profile file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"profile file {path} is not valid YAML{where}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise UsageError(f"profile file {path} must hold a YAML mapping of profile keys, not a {type(doc).__name__}")
+    changes = {"name": path.stem}
+    for key, value in doc.items():
+        changes[str(key)] = _check(path, key, value)
+    return replace(INTERMEDIATE, **changes)
+
+
+def _check(path: Path, key: Any, value: Any) -> Any:
+    def bad(expected: str) -> UsageError:
+        return UsageError(f"profile file {path}: key {key} must be {expected}, given: {value!r}")
+
+    if key not in _KEYS:
+        raise UsageError(f"profile file {path} has the unknown key {key!r}; known keys: {', '.join(_KEYS)}")
+    if key == "name":
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a non-empty string")
+        return value.strip()
+    if key == "min_version":
+        version = _VERSION_ALIASES.get(value, value) if isinstance(value, str) else None
+        if version not in TLS_VERSIONS:
+            raise bad(f"one of {', '.join(TLS_VERSIONS)}")
+        return version
+    if key == "weak_cipher_families":
+        if isinstance(value, list):  # an unquoted NULL in YAML is null, but here it can only mean the NULL family
+            value = ["NULL" if v is None else v for v in value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(f"a list of cipher families from {', '.join(WEAK_CIPHER_FAMILIES)}")
+        unknown = [v for v in value if v not in WEAK_CIPHER_FAMILIES]
+        if unknown:
+            raise bad(f"a list of families from {', '.join(WEAK_CIPHER_FAMILIES)} (unknown: {', '.join(unknown)})")
+        return tuple(dict.fromkeys(value))
+    # the integer thresholds
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad("an integer")
+    if key == "min_days_valid" and value < 0:
+        raise bad("zero or more")
+    if key in ("rsa_min_bits", "ec_min_bits") and value <= 0:
+        raise bad("a positive number of bits")
+    return value

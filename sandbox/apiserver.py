@@ -1,0 +1,812 @@
+"""An emulated kube-apiserver for the sandbox and the tests, including kubelet's port-forward.
+
+What it serves (HTTPS with its own CA, bearer-token auth), with the wire shapes of a real API server:
+
+- ``GET /version``, ``/api``, ``/apis`` (minimal discovery);
+- get and list of namespaced ``secrets``, ``services``, ``pods``, ``configmaps``, ``endpoints`` (core v1) and
+  ``endpointslices`` (discovery.k8s.io/v1), list across namespaces, ``labelSelector`` (equality and set-based);
+- custom objects under ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`` for the resources the
+  store serves (a CRD that is not installed answers ``404 page not found``, as a real server does);
+- ``pods/{name}/portforward`` as kubelet serves it over websockets (``v4.channel.k8s.io``,
+  ``v4.base64.channel.k8s.io`` or no subprotocol): per requested port *i* a ``[2i, lo, hi]`` frame on the data
+  channel and ``[2i+1, lo, hi]`` on the error channel, then a TCP connection to ``port_target(ns, pod, port)``;
+  a refused connection is reported on the error channel in containerd's words and the stream closes.
+
+Errors are ``Status`` objects (401 Unauthorized, 403 with the RBAC message, 404 NotFound, 400 BadRequest).
+
+Fault switches live on :class:`ObjectStore` and are keyed by resource (``"secrets"``,
+``"certificates.cert-manager.io"``, ``"pods/portforward"``), optionally by namespace:
+
+- ``store.forbid(resource)``: 403 with the RBAC message, as when the role lacks the verb;
+- ``store.fail(resource, status)``: answer that status (a ``Status`` body) to every request;
+- ``store.delay(resource, seconds)``: wait before answering (an API server or kubelet that hangs).
+
+The server runs aiohttp on its own event loop in a background thread: :meth:`ApiServer.start` returns once it
+listens on 127.0.0.1 (ephemeral port), :meth:`ApiServer.stop` closes every connection and joins the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import datetime as _dt
+import hmac
+import json
+import os
+import re
+import secrets as _secrets
+import socket
+import ssl
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+from aiohttp import WSMsgType, web
+
+from probes.pki import CertificateAuthority
+
+__all__ = [
+    "DEFAULT_USER",
+    "MAX_FRAME",
+    "ObjectStore",
+    "ApiServer",
+    "PortTarget",
+    "secret_object",
+    "parse_label_selector",
+    "containerd_refused_message",
+]
+
+# The identity the RBAC messages name: what a least-privilege service account for the suite would be.
+DEFAULT_USER = "system:serviceaccount:default:direktiv-tls-conformance"
+# kubelet copies with io.Copy (32 KiB buffer): no server frame carries more than this much data.
+MAX_FRAME = 32 * 1024
+# How long a port-forward waits for the other side after one side has ended, and for a close handshake.
+CLOSE_GRACE = 0.5
+# How long a port-forward's dial to the pod may take (containerd's dial has no shorter limit that matters here).
+BACKEND_CONNECT_TIMEOUT = 5.0
+# The version the emulator claims: the Kubernetes line Direktiv v0.4 ran on.
+SERVER_VERSION = {
+    "major": "1",
+    "minor": "21",
+    "gitVersion": "v1.21.14",
+    "gitCommit": "0f77da5bd4809927e15d1658fb4aa8f13ad890a5",
+    "gitTreeState": "clean",
+    "buildDate": "2022-06-15T14:11:36Z",
+    "goVersion": "go1.16.15",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+PortTarget = Callable[[str, str, int], "tuple[str, int] | None"]
+
+_BINARY_PROTOCOL = "v4.channel.k8s.io"
+_BASE64_PROTOCOL = "v4.base64.channel.k8s.io"
+# kubelet's portforward websocket protocols ("" = none offered: binary).
+_FORWARD_PROTOCOLS = (_BINARY_PROTOCOL, _BASE64_PROTOCOL)
+
+# (group, version, plural) -> kind of the resources every cluster serves.
+_BUILTIN_RESOURCES = {
+    ("", "v1", "secrets"): "Secret",
+    ("", "v1", "services"): "Service",
+    ("", "v1", "pods"): "Pod",
+    ("", "v1", "configmaps"): "ConfigMap",
+    ("", "v1", "endpoints"): "Endpoints",
+    ("discovery.k8s.io", "v1", "endpointslices"): "EndpointSlice",
+}
+# (group, kind) -> plural for the kinds the tool reads; anything else needs an explicit plural.
+_PLURALS = {
+    ("", "Secret"): "secrets",
+    ("", "Service"): "services",
+    ("", "Pod"): "pods",
+    ("", "ConfigMap"): "configmaps",
+    ("", "Endpoints"): "endpoints",
+    ("discovery.k8s.io", "EndpointSlice"): "endpointslices",
+    ("projectcontour.io", "TLSCertificateDelegation"): "tlscertificatedelegations",
+    ("projectcontour.io", "HTTPProxy"): "httpproxies",
+    ("cert-manager.io", "Certificate"): "certificates",
+    ("cert-manager.io", "Issuer"): "issuers",
+    ("serving.knative.dev", "Service"): "services",
+    ("networking.k8s.io", "Ingress"): "ingresses",
+}
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def secret_object(
+    namespace: str,
+    name: str,
+    data: dict[str, bytes],
+    *,
+    type: str = "Opaque",  # noqa: A002 - the field's name on the wire
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict:
+    """A Secret as the API returns it: ``data`` values base64-encoded (pass the raw bytes here)."""
+    metadata: dict = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": type,
+        "data": {key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
+    }
+
+
+# --- label selectors ------------------------------------------------------------------------------------------
+
+_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_SET_RE = re.compile(rf"^({_KEY})\s+(in|notin)\s+\(([^()]*)\)$")
+_EQ_RE = re.compile(rf"^({_KEY})\s*(==|!=|=)\s*({_VALUE})$")
+_EXISTS_RE = re.compile(rf"^(!?)\s*({_KEY})$")
+
+
+def _split_requirements(selector: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_label_selector(selector: str) -> Callable[[dict[str, str]], bool]:
+    """A predicate over a labels dict for a ``labelSelector`` string (``a=b``, ``a==b``, ``a!=b``,
+    ``a in (x,y)``, ``a notin (x)``, ``a``, ``!a``); raises ``ValueError`` on a malformed requirement."""
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    for requirement in _split_requirements(selector):
+        if match := _SET_RE.match(requirement):
+            key, op = match.group(1), match.group(3)
+            values = {v.strip() for v in match.group(4).split(",") if v.strip()}
+            if op == "in":
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+            else:
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+        elif match := _EQ_RE.match(requirement):
+            key, op, value = match.group(1), match.group(3), match.group(4)
+            if op == "!=":
+                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+            else:
+                checks.append(lambda labels, k=key, v=value: k in labels and labels[k] == v)
+        elif match := _EXISTS_RE.match(requirement):
+            negate, key = match.group(1) == "!", match.group(2)
+            checks.append(lambda labels, k=key, n=negate: (k in labels) != n)
+        else:
+            raise ValueError(f"unable to parse requirement: {requirement!r}")
+    return lambda labels: all(check(labels) for check in checks)
+
+
+# --- the store ------------------------------------------------------------------------------------------------
+
+
+def _rule_matches(rule: str, group: str, plural: str) -> bool:
+    return rule == plural or (bool(group) and rule == f"{plural}.{group}")
+
+
+class ObjectStore:
+    """JSON-shaped Kubernetes objects as the API returns them, plus the fault switches.
+
+    Thread-safe: tests change it while the server reads it. Objects are copied in and out.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str, str, str], dict] = {}
+        self._resources: dict[tuple[str, str, str], str] = dict(_BUILTIN_RESOURCES)
+        self._forbidden: set[tuple[str, str | None]] = set()
+        self._failures: dict[tuple[str, str | None], int] = {}
+        self._delays: dict[tuple[str, str | None], float] = {}
+        self._resource_version = 1000
+
+    # -- content
+
+    def define(self, api_version: str, kind: str, plural: str | None = None) -> None:
+        """Serve a resource, as installing its CRD does (``add`` does this for the kinds it knows)."""
+        group, version = _split_api_version(api_version)
+        plural = plural or _PLURALS.get((group, kind))
+        if plural is None:
+            raise ValueError(f"no known plural for kind {kind!r} in group {group!r}; pass plural=")
+        with self._lock:
+            self._resources[(group, version, plural)] = kind
+
+    def add(self, obj: dict, *, plural: str | None = None) -> dict:
+        """Store an object (``apiVersion``, ``kind``, ``metadata.name``, ``metadata.namespace``), replacing
+        one with the same name; fills uid, resourceVersion and creationTimestamp when absent."""
+        try:
+            group, version = _split_api_version(obj["apiVersion"])
+            kind, metadata = obj["kind"], obj["metadata"]
+            name, namespace = metadata["name"], metadata["namespace"]
+        except (KeyError, TypeError):
+            raise ValueError("an object needs apiVersion, kind, metadata.name and metadata.namespace") from None
+        plural = plural or _PLURALS.get((group, kind))
+        if plural is None:
+            raise ValueError(f"no known plural for kind {kind!r} in group {group!r}; pass plural=")
+        obj = copy.deepcopy(obj)
+        metadata = obj["metadata"]
+        with self._lock:
+            self._resources.setdefault((group, version, plural), kind)
+            self._resource_version += 1
+            metadata.setdefault("uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{group}/{plural}/{namespace}/{name}")))
+            metadata["resourceVersion"] = str(self._resource_version)
+            metadata.setdefault("creationTimestamp", _now())
+            self._objects[(group, plural, namespace, name)] = obj
+        return copy.deepcopy(obj)
+
+    def remove(self, plural: str, namespace: str, name: str, *, group: str = "") -> None:
+        with self._lock:
+            self._objects.pop((group, plural, namespace, name), None)
+            self._resource_version += 1
+
+    def get(self, group: str, plural: str, namespace: str, name: str) -> dict | None:
+        with self._lock:
+            obj = self._objects.get((group, plural, namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, group: str, plural: str, namespace: str | None) -> tuple[list[dict], str]:
+        """Objects of a resource (all namespaces when ``namespace`` is None), in etcd key order."""
+        with self._lock:
+            items = [
+                copy.deepcopy(obj)
+                for (g, p, ns, _), obj in sorted(self._objects.items())
+                if g == group and p == plural and (namespace is None or ns == namespace)
+            ]
+            return items, str(self._resource_version)
+
+    def kind(self, group: str, version: str, plural: str) -> str | None:
+        """The kind of a served resource, or None when the server has no such resource (CRD absent)."""
+        with self._lock:
+            return self._resources.get((group, version, plural))
+
+    def served_groups(self) -> dict[str, list[str]]:
+        with self._lock:
+            groups: dict[str, list[str]] = {}
+            for group, version, _ in self._resources:
+                if group and version not in groups.setdefault(group, []):
+                    groups[group].append(version)
+            return groups
+
+    # -- faults
+
+    def forbid(self, plural: str, namespace: str | None = None) -> None:
+        """RBAC forbids every verb on the resource (``"secrets"``, ``"certificates.cert-manager.io"``,
+        ``"pods/portforward"``), in one namespace or everywhere."""
+        with self._lock:
+            self._forbidden.add((plural, namespace))
+
+    def fail(self, plural: str, status: int, *, namespace: str | None = None) -> None:
+        """Answer ``status`` (with a Status body) to every request for the resource."""
+        with self._lock:
+            self._failures[(plural, namespace)] = status
+
+    def delay(self, plural: str, seconds: float, *, namespace: str | None = None) -> None:
+        """Wait ``seconds`` before answering any request for the resource (a hung API server or kubelet)."""
+        with self._lock:
+            self._delays[(plural, namespace)] = seconds
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._forbidden.clear()
+            self._failures.clear()
+            self._delays.clear()
+
+    def _fault(self, table, group: str, plural: str, namespace: str | None):
+        for (rule, rule_ns), value in table.items():
+            if _rule_matches(rule, group, plural) and (rule_ns is None or rule_ns == namespace):
+                return value
+        return None
+
+    def faults(self, group: str, plural: str, namespace: str | None) -> tuple[bool, int | None, float]:
+        """(forbidden, failure status, delay seconds) for a request."""
+        with self._lock:
+            forbidden = self._fault({k: True for k in self._forbidden}, group, plural, namespace) is not None
+            return (
+                forbidden,
+                self._fault(self._failures, group, plural, namespace),
+                self._fault(self._delays, group, plural, namespace) or 0.0,
+            )
+
+
+# --- Status bodies --------------------------------------------------------------------------------------------
+
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+def _status(code: int, message: str, *, details: dict | None = None) -> web.Response:
+    body: dict = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": _REASONS.get(code, ""),
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return web.json_response(body, status=code)
+
+
+def _page_not_found() -> web.Response:
+    return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+
+
+def _qualified(group: str, plural: str) -> str:
+    return f"{plural}.{group}" if group else plural
+
+
+def _details(group: str, plural: str, name: str | None) -> dict:
+    details: dict = {"kind": plural}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    return details
+
+
+def containerd_refused_message(pod: str, uid: str, port: int, *, reason: str = "connect: connection refused") -> str:
+    """The error-channel text kubelet writes when containerd (1.4-1.6, the Direktiv v0.4 era) cannot reach the
+    port inside the pod: kubelet's "error forwarding port" prefix around containerd's dial error."""
+    netns = f"/var/run/netns/cni-{uuid.uuid5(uuid.NAMESPACE_OID, uid or pod)}"
+    sandbox = uuid.uuid5(uuid.NAMESPACE_DNS, uid or pod).hex * 2
+    return (
+        f"error forwarding port {port} to pod {pod}, uid {uid}: failed to execute portforward in network "
+        f'namespace "{netns}": failed to connect to localhost:{port} inside namespace "{sandbox}": '
+        f"dial tcp 127.0.0.1:{port}: {reason}"
+    )
+
+
+# --- the server -----------------------------------------------------------------------------------------------
+
+
+class ApiServer:
+    """The emulated API server; ``with ApiServer(store).start() as api: ...`` or start()/stop().
+
+    Attributes (after :meth:`start`):
+        url: ``https://127.0.0.1:PORT``.
+        ca_pem: the CA that signed the serving certificate (SANs 127.0.0.1 and localhost).
+        token: the bearer token every request must carry.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        port_target: PortTarget | None = None,
+        token: str | None = None,
+        user: str = DEFAULT_USER,
+    ) -> None:
+        self.store = store
+        self.token = token or _secrets.token_urlsafe(24)
+        self.user = user
+        self._port_target = port_target or (lambda namespace, pod, port: None)
+        self._ca = CertificateAuthority.self_signed("sandbox-apiserver-ca", key_type="ecdsa")
+        self._leaf = self._ca.issue(
+            ["localhost"], ip_addresses=["127.0.0.1"], usages=("digital signature", "server auth"),
+            key_type="ecdsa",
+        )
+        self.ca_pem = self._ca.cert_pem
+        self.url = ""
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._websockets: set[web.WebSocketResponse] = set()
+
+    def __repr__(self) -> str:
+        return f"ApiServer(url={self.url!r})"
+
+    # -- lifecycle
+
+    def start(self) -> "ApiServer":
+        """Listen on 127.0.0.1 (ephemeral port) in a background thread; returns once listening."""
+        if self._thread is not None:
+            raise RuntimeError("this ApiServer was already started")
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._run, name="sandbox-apiserver", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10.0) or self._startup_error is not None:
+            self.stop()
+            raise RuntimeError(f"the sandbox API server did not start: {self._startup_error!r}")
+        return self
+
+    def stop(self) -> None:
+        """Close every connection (port-forwards included), stop the loop and join the thread."""
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            self._thread.join(15.0)
+        if getattr(self, "_sock", None) is not None:
+            self._sock.close()
+
+    def __enter__(self) -> "ApiServer":
+        return self if self._thread is not None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # ssl can only load a key from a file: a private 0600 file in a private directory, removed at once.
+        directory = tempfile.mkdtemp(prefix="sandbox-apiserver-")
+        cert_path, key_path = os.path.join(directory, "tls.crt"), os.path.join(directory, "tls.key")
+        try:
+            with open(cert_path, "wb") as out:
+                out.write(self._leaf.chain_pem)
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(self._leaf.key.bytes())
+            context.load_cert_chain(cert_path, key_path)
+        finally:
+            for path in (cert_path, key_path):
+                if os.path.exists(path):
+                    os.unlink(path)
+            os.rmdir(directory)
+        return context
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # noqa: BLE001 - reported to start() or lost at interpreter exit
+            self._startup_error = exc
+            self._ready.set()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        app = web.Application(middlewares=[self._authenticate], client_max_size=1024**2)
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/version/", self._version)
+        app.router.add_get("/api", self._api_versions)
+        app.router.add_get("/apis", self._api_groups)
+        app.router.add_route("*", "/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
+        app.router.add_get("/api/v1/{plural}", self._core_list_all)
+        app.router.add_get("/api/v1/namespaces/{ns}/{plural}", self._core_list)
+        app.router.add_get("/api/v1/namespaces/{ns}/{plural}/{name}", self._core_get)
+        app.router.add_get("/apis/{group}/{version}/{plural}", self._group_list_all)
+        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}", self._group_list)
+        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}", self._group_get)
+        runner = web.AppRunner(app, shutdown_timeout=CLOSE_GRACE, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.SockSite(runner, self._sock, ssl_context=self._ssl_context())
+        await site.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            for ws in list(self._websockets):
+                await ws.close(code=1001, message=b"server shutting down")
+            await runner.cleanup()
+            # Handlers still sleeping in a delay fault, or pumping: cancel them rather than leak them.
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+    # -- gates
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler):
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip(), self.token):
+            return _status(401, "Unauthorized")
+        return await handler(request)
+
+    async def _gate(
+        self, verb: str, group: str, plural: str, namespace: str | None, name: str | None
+    ) -> web.Response | None:
+        forbidden, failure, delay = self.store.faults(group, plural, namespace)
+        if delay:
+            await asyncio.sleep(delay)
+        if forbidden:
+            subject = f'{_qualified(group, plural.split("/")[0])} "{name}"' if name else _qualified(group, plural)
+            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+            message = (
+                f'{subject} is forbidden: User "{self.user}" cannot {verb} resource "{plural}" '
+                f'in API group "{group}" {scope}'
+            )
+            return _status(403, message, details=_details(group, plural.split("/")[0], name))
+        if failure:
+            return _status(failure, f"the sandbox was told to answer {failure} for {_qualified(group, plural)}")
+        return None
+
+    # -- discovery
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response(SERVER_VERSION)
+
+    async def _api_versions(self, request: web.Request) -> web.Response:
+        address = self.url.removeprefix("https://")
+        return web.json_response({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+        })
+
+    async def _api_groups(self, request: web.Request) -> web.Response:
+        groups = []
+        for group, versions in sorted(self.store.served_groups().items()):
+            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+            groups.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
+        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+
+    # -- reads
+
+    async def _core_list_all(self, request: web.Request) -> web.Response:
+        return await self._list(request, "", "v1", request.match_info["plural"], None)
+
+    async def _core_list(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return await self._list(request, "", "v1", info["plural"], info["ns"])
+
+    async def _core_get(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return await self._get("", "v1", info["plural"], info["ns"], info["name"])
+
+    async def _group_list_all(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return await self._list(request, info["group"], info["version"], info["plural"], None)
+
+    async def _group_list(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return await self._list(request, info["group"], info["version"], info["plural"], info["ns"])
+
+    async def _group_get(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return await self._get(info["group"], info["version"], info["plural"], info["ns"], info["name"])
+
+    async def _get(self, group: str, version: str, plural: str, namespace: str, name: str) -> web.Response:
+        if self.store.kind(group, version, plural) is None:
+            return _page_not_found()
+        if refusal := await self._gate("get", group, plural, namespace, name):
+            return refusal
+        obj = self.store.get(group, plural, namespace, name)
+        if obj is None:
+            return _status(404, f'{_qualified(group, plural)} "{name}" not found',
+                           details=_details(group, plural, name))
+        return web.json_response(obj)
+
+    async def _list(
+        self, request: web.Request, group: str, version: str, plural: str, namespace: str | None
+    ) -> web.Response:
+        kind = self.store.kind(group, version, plural)
+        if kind is None:
+            return _page_not_found()
+        if refusal := await self._gate("list", group, plural, namespace, None):
+            return refusal
+        try:
+            matches = parse_label_selector(request.query.get("labelSelector", ""))
+        except ValueError as exc:
+            return _status(400, str(exc))
+        items, resource_version = self.store.list(group, plural, namespace)
+        items = [obj for obj in items if matches(obj["metadata"].get("labels") or {})]
+        if (group, version, plural) in _BUILTIN_RESOURCES:
+            # A real server drops kind and apiVersion from the items of a built-in list.
+            for obj in items:
+                obj.pop("kind", None)
+                obj.pop("apiVersion", None)
+        return web.json_response({
+            "kind": f"{kind}List",
+            "apiVersion": f"{group}/{version}" if group else version,
+            "metadata": {"resourceVersion": resource_version},
+            "items": items,
+        })
+
+    # -- port-forward
+
+    async def _portforward(self, request: web.Request) -> web.StreamResponse:
+        namespace, name = request.match_info["ns"], request.match_info["name"]
+        if request.method not in ("GET", "POST"):
+            return _status(405, f"method {request.method} is not allowed on pods/portforward")
+        if refusal := await self._gate("create", "", "pods/portforward", namespace, name):
+            return refusal
+        pod = self.store.get("", "pods", namespace, name)
+        if pod is None:
+            return _status(404, f'pods "{name}" not found', details=_details("", "pods", name))
+        try:
+            ports = _forward_ports(request.query.getall("ports", []) + request.query.getall("port", []))
+        except ValueError as exc:
+            return _status(400, str(exc))
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _status(400, "Upgrade request required")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        chosen = next((p for p in offered if p in _FORWARD_PROTOCOLS), None)
+        if offered and chosen is None:
+            return _status(400, f"requested protocol(s) are not supported: {offered}; supports "
+                                f"{list(_FORWARD_PROTOCOLS)}")
+        ws = web.WebSocketResponse(
+            protocols=(chosen,) if chosen else (), max_msg_size=0, timeout=CLOSE_GRACE, compress=False
+        )
+        await ws.prepare(request)
+        self._websockets.add(ws)
+        try:
+            session = _ForwardSession(ws, chosen != _BASE64_PROTOCOL, ports, namespace, pod, self._port_target)
+            await session.run()
+        finally:
+            self._websockets.discard(ws)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    # -- kubeconfig
+
+    def write_kubeconfig(self, path, *, context: str = "sandbox", namespace: str = "default") -> Path:
+        """Write a kubeconfig (server URL, CA data, token) that selects this server; 0600 since it holds
+        the token."""
+        if not self.url:
+            raise RuntimeError("start() the server before writing its kubeconfig")
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {
+                "server": self.url,
+                "certificate-authority-data": base64.b64encode(self.ca_pem).decode("ascii"),
+            }}],
+            "users": [{"name": f"{context}-user", "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {
+                "cluster": context, "user": f"{context}-user", "namespace": namespace,
+            }}],
+            "current-context": context,
+            "preferences": {},
+        }
+        path = Path(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(config, out, sort_keys=False)
+        return path
+
+
+def _forward_ports(values: Iterable[str]) -> list[int]:
+    """kubelet's parsing of the ``ports`` query parameter (repeatable, comma-separated)."""
+    ports: list[int] = []
+    for value in values:
+        if not value:
+            raise ValueError('query parameter "port" cannot be empty')
+        for item in value.split(","):
+            if not item.isdigit() or not 0 < int(item) < 65536:
+                raise ValueError(f'unable to parse "{value}" as a port')
+            ports.append(int(item))
+    if not ports:
+        raise ValueError('query parameter "port" is required')
+    return ports
+
+
+class _ForwardSession:
+    """One websocket port-forward: kubelet's handleWebSocketStreams with containerd's dial and copy."""
+
+    def __init__(self, ws, binary: bool, ports: list[int], namespace: str, pod: dict, port_target) -> None:
+        self.ws = ws
+        self.binary = binary
+        self.ports = ports
+        self.namespace = namespace
+        self.pod = pod
+        self.port_target = port_target
+        self.writers: list[asyncio.Future] = []
+
+    async def send(self, channel: int, payload: bytes) -> None:
+        if self.binary:
+            await self.ws.send_bytes(bytes([channel]) + payload)
+        else:
+            await self.ws.send_str(chr(ord("0") + channel) + base64.b64encode(payload).decode("ascii"))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for index, port in enumerate(self.ports):
+            frame = port.to_bytes(2, "little")
+            await self.send(2 * index, frame)
+            await self.send(2 * index + 1, frame)
+        self.writers = [loop.create_future() for _ in self.ports]
+        port_tasks = [asyncio.ensure_future(self.serve_port(i, p)) for i, p in enumerate(self.ports)]
+        all_ports = asyncio.ensure_future(asyncio.gather(*port_tasks, return_exceptions=True))
+        client = asyncio.ensure_future(self.read_client())
+        try:
+            await asyncio.wait({all_ports, client}, return_when=asyncio.FIRST_COMPLETED)
+            if client.done():
+                # The client went away: backends get the grace period to finish, then are cut off.
+                await asyncio.wait({all_ports}, timeout=CLOSE_GRACE)
+            else:
+                # Every backend ended: close the websocket (close handshake bounded by CLOSE_GRACE).
+                await asyncio.wait({client}, timeout=0)
+        finally:
+            for task in (*port_tasks, all_ports, client):
+                task.cancel()
+            await asyncio.gather(*port_tasks, all_ports, client, return_exceptions=True)
+            for future in self.writers:
+                if future.done() and future.result() is not None:
+                    future.result().close()
+            if not self.ws.closed:
+                await self.ws.close()
+
+    async def serve_port(self, index: int, port: int) -> None:
+        writer_future = self.writers[index]
+        metadata = self.pod["metadata"]
+        target = self.port_target(self.namespace, metadata["name"], port)
+        try:
+            if target is None:
+                raise ConnectionRefusedError
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*target), BACKEND_CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as exc:
+            writer_future.set_result(None)
+            reason = "i/o timeout" if isinstance(exc, asyncio.TimeoutError) else "connect: connection refused"
+            text = containerd_refused_message(metadata["name"], metadata.get("uid", ""), port, reason=reason)
+            await self.send(2 * index + 1, text.encode())
+            return
+        writer_future.set_result(writer)
+        try:
+            while chunk := await reader.read(MAX_FRAME):
+                await self.send(2 * index, chunk)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_client(self) -> None:
+        async for message in self.ws:
+            if message.type == WSMsgType.BINARY and self.binary:
+                if not message.data:
+                    continue
+                channel, payload = message.data[0], message.data[1:]
+            elif message.type == WSMsgType.TEXT and not self.binary:
+                if not message.data:
+                    continue
+                channel = ord(message.data[0]) - ord("0")
+                try:
+                    payload = base64.b64decode(message.data[1:], validate=True)
+                except ValueError:
+                    continue
+            else:
+                continue
+            index = channel // 2
+            if channel % 2 or index >= len(self.ports) or not payload:
+                continue  # the error channels are server-to-client only
+            writer = await self.writers[index]
+            if writer is None or writer.is_closing():
+                continue
+            try:
+                writer.write(payload)
+                await writer.drain()
+            except (ConnectionError, OSError):
+                writer.close()

@@ -1,0 +1,814 @@
+"""The sandbox's scenarios: named, declarative descriptions of a Direktiv installation and what it gets wrong.
+
+A :class:`Scenario` says, as data only:
+
+- the Helm user values (YAML, written the way the TLS documentation page writes them);
+- the certificates cert-manager issued (:class:`CertSpec`) and the secrets that hold them, per namespace
+  (:class:`SecretSpec`), including the ways a secret can be broken (wrong type, a foreign key, another CA);
+- how each endpoint's server behaves where it departs from what the values configure (:class:`ServerSpec`:
+  the TLS library, minimum version, client-certificate mode, verification quirks, ALPN, weak suites, plaintext on
+  the TLS port, HTTP status, redirect, replicas serving stale certificates, SNI routing);
+- the cluster objects around it (:class:`ClusterObjects`: config-contour, the TLSCertificateDelegation,
+  cert-manager, knative services);
+- ``expected_failures``: every (control ID, endpoint ID) that must fail (or error) when the suite runs against it,
+  with ``cluster`` as the endpoint of the K-* controls.
+
+Nothing here starts anything: :mod:`sandbox.cluster` turns a scenario into PKI, servers and API objects. The
+``conformant``, ``tls-only`` and ``plaintext`` scenarios fail nothing; ``docs-verbatim`` is the TLS page followed
+to the letter; every other scenario breaks one control (and lists what necessarily breaks with it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+__all__ = [
+    "CONTROL_IDS",
+    "ENDPOINT_IDS",
+    "CLUSTER",
+    "RELEASE",
+    "NAMESPACE",
+    "SERVICES_NAMESPACE",
+    "CA_SECRET",
+    "CA_KEY_SUITE_ARGS",
+    "Issuer",
+    "Engine",
+    "ClientAuth",
+    "VerifyQuirk",
+    "CertSpec",
+    "SecretSpec",
+    "ServerSpec",
+    "ClusterObjects",
+    "Scenario",
+    "SCENARIOS",
+    "BASELINES",
+    "scenario",
+    "scenario_names",
+]
+
+# The control catalog's IDs (CONTROLS.md), in catalog order; tests compare them with the document.
+CONTROL_IDS: tuple[str, ...] = (
+    "K-SECRET-PRESENT", "K-SECRET-KEYPAIR", "K-SECRET-CHAIN", "K-CA-CONSISTENT", "K-FUNCTIONS-CA",
+    "K-DELEGATION", "K-CONTOUR-DEFAULT-TLS", "K-PROTOCOL-CONSISTENT", "K-INITPOD-SAN", "K-CERTMANAGER-READY",
+    "C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH", "C-SERVED-MATCHES-SECRET",
+    "T-MODE-MATCHES-CONFIG", "T-TLS-HANDSHAKE", "T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED",
+    "T-WEAK-CIPHERS-REFUSED", "T-ALPN-H2",
+    "M-VALID-CERT-ACCEPTED", "M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
+    "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED",
+    "H-HTTPS-RESPONDS", "H-HTTP-REDIRECTS",
+    "N-SNI-COVERAGE",
+)
+ENDPOINT_IDS: tuple[str, ...] = ("lb", "api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc", "knative")
+CLUSTER = "cluster"
+
+RELEASE = "direktiv"
+NAMESPACE = "default"
+SERVICES_NAMESPACE = "direktiv-services-direktiv"
+INTERNAL_CONTOUR = "contour-internal"
+# cert-manager's CA secret of the TLS page (ClusterIssuer direktiv-ca, CA certificate CN direktiv-system).
+CA_SECRET = "cert-manager/direktiv-ca"
+# What the suite needs to mint the expired and no-clientAuth client certificates (M-EXPIRED-*, M-NO-CLIENTAUTH-*).
+CA_KEY_SUITE_ARGS: tuple[str, ...] = ("--ca-key-secret", CA_SECRET)
+
+_GRPC_USAGES = ("digital signature", "key encipherment", "server auth", "client auth")
+_DEFAULT_USAGES = ("digital signature", "key encipherment")
+
+
+class Issuer(str, Enum):
+    """Who signed a certificate."""
+
+    CA = "direktiv-ca"                  # the TLS page's CA ClusterIssuer (CN direktiv-system)
+    SELF_SIGNED = "selfsigned-issuer"   # the TLS page's selfSigned ClusterIssuer (the lb certificate)
+    INTERMEDIATE = "intermediate"       # an intermediate CA under direktiv-ca (tls.crt holds leaf + intermediate)
+    OTHER_CA = "other-ca"               # an unrelated CA that is also called direktiv-system
+
+
+class Engine(str, Enum):
+    """Which TLS implementation a gRPC endpoint's server runs on."""
+
+    GRPCIO = "grpcio"  # grpcio's own TLS (BoringSSL): TLS 1.2+, ALPN h2, no client cert or require-and-verify
+    GO = "go"          # a Go crypto/tls-like terminator (pyOpenSSL) in front of an insecure grpcio server
+
+
+class ClientAuth(str, Enum):
+    """The client-certificate policy, named after Go's ``tls.ClientAuthType``."""
+
+    NONE = "none"                              # NoClientCert
+    REQUEST = "request"                        # VerifyClientCertIfGiven: asked for, verified if sent, not required
+    REQUIRE_AND_VERIFY = "require-and-verify"  # RequireAndVerifyClientCert (Direktiv's mtls* switches)
+    REQUIRE_ANY = "require-any"                # RequireAnyClientCert: a certificate is required, never verified
+
+
+class VerifyQuirk(str, Enum):
+    """A client-certificate verifier that ignores one kind of verification error."""
+
+    ACCEPT_SELF_SIGNED = "accepts-self-signed"  # ignores 'self-signed certificate' (a clone passes)
+    IGNORE_EXPIRY = "ignores-expiry"            # ignores 'certificate has expired'
+    IGNORE_PURPOSE = "ignores-eku-purpose"      # ignores 'unsupported certificate purpose' (no clientAuth EKU)
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """A certificate as cert-manager would issue it.
+
+    Attributes:
+        id: how secrets and servers refer to it (unique within a scenario).
+        issuer: who signs it (:class:`Issuer`).
+        dns_names: the SANs (cert-manager's ``dnsNames``).
+        usages: cert-manager's ``usages`` names (no EKU extension unless 'server auth' / 'client auth' is listed).
+        age_days: how long ago it was issued (notBefore = now - age_days).
+        lifetime_days: notAfter - notBefore (cert-manager's default ``duration`` is 90 days).
+        key_type: ``ecdsa`` (P-256, the sandbox's default for speed) or ``rsa``.
+        key_size: RSA bits or EC curve bits; None for the type's default.
+        signature_hash: ``sha256`` or ``sha1`` (a weak signature for C-KEY-STRENGTH).
+    """
+
+    id: str
+    issuer: Issuer = Issuer.CA
+    dns_names: tuple[str, ...] = ()
+    usages: tuple[str, ...] = _DEFAULT_USAGES
+    age_days: float = 0.0
+    lifetime_days: float = 90.0
+    key_type: str = "ecdsa"
+    key_size: int | None = None
+    signature_hash: str = "sha256"
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A TLS secret in one namespace, as cert-manager (or a person) wrote it.
+
+    Attributes:
+        namespace: where it lives.
+        name: its name.
+        cert: the :class:`CertSpec` id whose certificate ``tls.crt`` holds (leaf, then any intermediate).
+        type: the secret's type (cert-manager writes ``kubernetes.io/tls``).
+        keys: which data keys exist (``kubectl create secret tls`` writes no ``ca.crt``).
+        key_of: write the private key of this other certificate into ``tls.key`` (a mismatched pair).
+        ca_of: write this issuer's certificate into ``ca.crt`` instead of the real issuer's.
+        certificate_ready: the Ready condition of the cert-manager Certificate that writes it; None when no
+            Certificate object manages it.
+        ready_reason: the Ready condition's reason when it is not True.
+    """
+
+    namespace: str
+    name: str
+    cert: str
+    type: str = "kubernetes.io/tls"
+    keys: tuple[str, ...] = ("tls.crt", "tls.key", "ca.crt")
+    key_of: str | None = None
+    ca_of: Issuer | None = None
+    certificate_ready: bool | None = True
+    ready_reason: str = "Ready"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How one endpoint's server behaves; every field left at its default means 'as the values configure it'.
+
+    Attributes:
+        endpoint: the endpoint ID (CONTROLS.md).
+        engine: for gRPC endpoints, which TLS implementation serves (None: grpcio for TLS 1.2+, the Go-like
+            terminator whenever a knob below needs it).
+        serve_secret: serve this secret (``namespace/name``) even though the values say otherwise (Direktiv's
+            package-global ``additionalServerOptions``: a server configured ``none`` inherits another's creds).
+        serve_client_auth: with ``serve_secret``, the client-certificate mode served.
+        min_version: the lowest TLS version accepted (``TLSv1``, ``TLSv1.1``, ``TLSv1.2``).
+        client_auth: the client-certificate mode (None: require-and-verify where mTLS is configured, else none).
+        client_ca: whose certificate the server trusts for clients (None: the secret's own ``ca.crt``).
+        verify_quirks: verification errors the client-certificate verifier ignores.
+        alpn: whether the server negotiates ALPN (h2 for gRPC; h2/http1.1 for HTTPS).
+        weak_ciphers: NULL and anonymous suites are enabled.
+        plaintext_too: the TLS port also answers plaintext HTTP (and h2c).
+        send_chain: the server sends the intermediates of ``tls.crt`` (False: the leaf only).
+        http_status: the status HTTPS (and plaintext) requests get.
+        redirect: the lb's plain port redirects to https (where TLS is configured).
+        pod_certs: one entry per replica: None serves the mounted secret, a :class:`CertSpec` id serves that
+            certificate instead (a replica that did not reload after renewal). Empty: one replica.
+        sni_names: for ``lb``, the SNI names Envoy has a TLS virtual host for (None: ``ingress.host``).
+        default_certificate: for ``lb``, a handshake whose SNI matches no virtual host still gets the certificate.
+        host_certs: for ``knative``, (host, :class:`CertSpec` id) pairs served instead of the default secret.
+    """
+
+    endpoint: str
+    engine: Engine | None = None
+    serve_secret: str | None = None
+    serve_client_auth: ClientAuth | None = None
+    min_version: str = "TLSv1.2"
+    client_auth: ClientAuth | None = None
+    client_ca: Issuer | None = None
+    verify_quirks: tuple[VerifyQuirk, ...] = ()
+    alpn: bool = True
+    weak_ciphers: bool = False
+    plaintext_too: bool = False
+    send_chain: bool = True
+    http_status: int = 200
+    redirect: bool = True
+    pod_certs: tuple[str | None, ...] = ()
+    sni_names: tuple[str, ...] | None = None
+    default_certificate: bool = True
+    host_certs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def replicas(self) -> int:
+        return max(1, len(self.pod_certs))
+
+    @property
+    def needs_go_engine(self) -> bool:
+        """Whether a gRPC server with these knobs needs the Go-like terminator (grpcio cannot do them)."""
+        return (
+            self.engine is Engine.GO
+            or self.min_version != "TLSv1.2"
+            or self.client_auth in (ClientAuth.REQUEST, ClientAuth.REQUIRE_ANY)
+            or bool(self.verify_quirks)
+            or not self.alpn
+            or self.weak_ciphers
+            or self.plaintext_too
+            or not self.send_chain
+        )
+
+
+@dataclass(frozen=True)
+class ClusterObjects:
+    """The objects around the release that the K-* controls read.
+
+    Attributes:
+        cert_manager: cert-manager is installed (its Certificate CRD is served; ``cert-manager/direktiv-ca``
+            exists with ``tls.key``).
+        default_tls_secret: ``default-tls-secret`` in ConfigMap ``knative-serving-knative/config-contour``
+            (None: the key is absent, as in a fresh knative install).
+        delegation_secret: the secret the TLSCertificateDelegation in ``contour-internal`` delegates (None: no
+            delegation object).
+        delegation_targets: its ``targetNamespaces``.
+        knative_services: names of the knative services (serving.knative.dev/v1) in the services namespace.
+    """
+
+    cert_manager: bool = True
+    default_tls_secret: str | None = f"{INTERNAL_CONTOUR}/direktiv-cert-knative"
+    delegation_secret: str | None = "direktiv-cert-knative"
+    delegation_targets: tuple[str, ...] = ("*",)
+    knative_services: tuple[str, ...] = ("greeting", "hello-world")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One named installation of Direktiv, and what the suite must find wrong with it.
+
+    Attributes:
+        name: the scenario's name (``python -m sandbox up --scenario NAME``).
+        description: one line.
+        values_yaml: the Helm user values (the release's ``config``), as the TLS page writes them.
+        certificates: every certificate issued, by id.
+        secrets: every TLS secret, per namespace.
+        servers: per-endpoint departures from what the values configure (endpoints not listed behave as
+            configured).
+        objects: config-contour, the delegation, cert-manager, knative services.
+        expected_failures: the (control ID, endpoint ID) pairs that must fail or error; ``cluster`` for K-*.
+        ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--ca-key-secret``).
+        extra_suite_args: further pytest options the scenario needs.
+    """
+
+    name: str
+    description: str
+    values_yaml: str
+    certificates: tuple[CertSpec, ...] = ()
+    secrets: tuple[SecretSpec, ...] = ()
+    servers: tuple[ServerSpec, ...] = ()
+    objects: ClusterObjects = field(default_factory=ClusterObjects)
+    expected_failures: frozenset[tuple[str, str]] = frozenset()
+    ca_key_readable: bool = True
+    extra_suite_args: tuple[str, ...] = ()
+
+    @property
+    def values(self) -> dict:
+        """The user values as a mapping (parsed from :attr:`values_yaml`)."""
+        return yaml.safe_load(self.values_yaml) or {}
+
+    @property
+    def suite_args(self) -> tuple[str, ...]:
+        """The pytest options the suite needs for this scenario, beyond ``--kubeconfig``."""
+        key = CA_KEY_SUITE_ARGS if self.ca_key_readable and self.objects.cert_manager else ()
+        return key + self.extra_suite_args
+
+    @property
+    def broken_controls(self) -> frozenset[str]:
+        return frozenset(control for control, _ in self.expected_failures)
+
+    def certificate(self, cert_id: str) -> CertSpec:
+        for cert in self.certificates:
+            if cert.id == cert_id:
+                return cert
+        raise KeyError(f"scenario {self.name} has no certificate {cert_id!r}")
+
+    def secret(self, namespace: str, name: str) -> SecretSpec | None:
+        return next((s for s in self.secrets if s.namespace == namespace and s.name == name), None)
+
+    def server(self, endpoint: str) -> ServerSpec:
+        """The endpoint's server behaviour (the defaults when the scenario does not change it)."""
+        return next((s for s in self.servers if s.endpoint == endpoint), ServerSpec(endpoint))
+
+
+# -------------------------------------------------------------------------------------------- building blocks
+
+
+def _dump(values: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(values), sort_keys=False, default_flow_style=False)
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _grpc_names(service: str) -> tuple[str, ...]:
+    """The dnsNames the TLS page gives each gRPC certificate."""
+    return (f"{service}.{NAMESPACE}.svc.cluster.local", f"{service}.{NAMESPACE}", service,
+            f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}")
+
+
+_FLOW_HL_NAMES = (f"direktiv-flow-hl.{NAMESPACE}.svc.cluster.local", f"direktiv-flow-hl.{NAMESPACE}",
+                  "direktiv-flow-hl")
+_LB_HOST = "myhost.mydomain"
+
+# The conformant installation's values: the TLS page's, with the gaps closed (a pod certificate of its own).
+_CONFORMANT_VALUES = """\
+ingress:
+  certificate: direktiv-lb
+  host: myhost.mydomain
+
+api:
+  certificate: direktiv-cert
+ui:
+  certificate: direktiv-cert
+
+flow:
+  functionsProtocol: "https"
+  functionsCA: "direktiv-cert-knative"
+  certificates:
+    flow: direktiv-cert-flow
+    mtlsFlow: direktiv-cert-flow
+    ingress: direktiv-cert-ingress
+    mtlsIngress: direktiv-cert-ingress
+
+functions:
+  certificate: direktiv-cert-fn
+  mtls: direktiv-cert-fn
+  initPodCertificate: direktiv-cert-pod
+"""
+
+# The TLS page, followed to the letter: its snippets in its order, isolates.* included.
+_DOCS_VALUES = """\
+ingress:
+  certificate: direktiv-lb
+  host: myhost.mydomain
+
+ui:
+  certificate: direktiv-cert
+
+api:
+  certificate: direktiv-cert
+
+flow:
+  certificates:
+    flow: direktiv-cert-flow
+    mtlsFlow: direktiv-cert-flow
+    ingress: direktiv-cert-ingress
+    mtlsIngress: direktiv-cert-ingress
+  functionsProtocol: "https"
+  functionsCA: "direktiv-cert-knative"
+
+isolates:
+  certificate: direktiv-cert-fn
+  mtls: direktiv-cert-fn
+
+functions:
+  initPodCertificate: direktiv-cert-flow
+"""
+
+_TLS_ONLY_VALUES = """\
+ingress:
+  certificate: direktiv-lb
+  host: myhost.mydomain
+
+api:
+  certificate: direktiv-cert
+ui:
+  certificate: direktiv-cert
+
+flow:
+  functionsProtocol: "https"
+  functionsCA: "direktiv-cert-knative"
+  certificates:
+    flow: direktiv-cert-flow
+    mtlsFlow: none
+    ingress: direktiv-cert-ingress
+    mtlsIngress: none
+
+functions:
+  certificate: direktiv-cert-fn
+  mtls: none
+  initPodCertificate: direktiv-cert-pod
+"""
+
+_BASE_CERTS: tuple[CertSpec, ...] = (
+    CertSpec("lb", Issuer.SELF_SIGNED, ("localhost", _LB_HOST)),
+    CertSpec("http", Issuer.CA, (f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}")),
+    CertSpec("fn", Issuer.CA, _grpc_names("direktiv-functions-hl"), _GRPC_USAGES),
+    CertSpec("flow", Issuer.CA, _grpc_names("direktiv-flow-hl"), _GRPC_USAGES),
+    CertSpec("ingress", Issuer.CA, _grpc_names("direktiv-ingress-hl"), _GRPC_USAGES),
+    CertSpec("knative", Issuer.CA, (f"*.{SERVICES_NAMESPACE}",)),
+    # The sidecar's copy of the flow certificate in the services namespace (its own Certificate there).
+    CertSpec("flow-copy", Issuer.CA, _FLOW_HL_NAMES, _GRPC_USAGES),
+    CertSpec("pod", Issuer.CA, (f"*.{SERVICES_NAMESPACE}.pod",), _GRPC_USAGES),
+)
+
+
+def _base_secrets(*, pod_secret: str | None = "direktiv-cert-pod") -> tuple[SecretSpec, ...]:
+    secrets = [
+        SecretSpec(NAMESPACE, "direktiv-lb", "lb"),
+        SecretSpec(NAMESPACE, "direktiv-cert", "http"),
+        SecretSpec(NAMESPACE, "direktiv-cert-fn", "fn"),
+        SecretSpec(NAMESPACE, "direktiv-cert-flow", "flow"),
+        SecretSpec(NAMESPACE, "direktiv-cert-ingress", "ingress"),
+        SecretSpec(SERVICES_NAMESPACE, "direktiv-cert-flow", "flow-copy"),
+        SecretSpec(INTERNAL_CONTOUR, "direktiv-cert-knative", "knative"),
+        # flow mounts flow.functionsCA from the release namespace: a second copy of the knative certificate.
+        SecretSpec(NAMESPACE, "direktiv-cert-knative", "knative"),
+    ]
+    if pod_secret:
+        secrets.append(SecretSpec(SERVICES_NAMESPACE, pod_secret, "pod"))
+    return tuple(secrets)
+
+
+def _fails(*pairs: tuple[str, str]) -> frozenset[tuple[str, str]]:
+    return frozenset(pairs)
+
+
+def _on(endpoint: str, *controls: str) -> tuple[tuple[str, str], ...]:
+    return tuple((control, endpoint) for control in controls)
+
+
+def _replace_secret(secrets: Iterable[SecretSpec], ref: str, **changes) -> tuple[SecretSpec, ...]:
+    out, hit = [], False
+    for secret in secrets:
+        if secret.ref == ref:
+            secret, hit = replace(secret, **changes), True
+        out.append(secret)
+    if not hit:
+        raise KeyError(f"no secret {ref} to change")
+    return tuple(out)
+
+
+def _without_secret(secrets: Iterable[SecretSpec], ref: str) -> tuple[SecretSpec, ...]:
+    return tuple(s for s in secrets if s.ref != ref)
+
+
+CONFORMANT = Scenario(
+    name="conformant",
+    description="TLS everywhere, mTLS on the three gRPC ports, knative and job pods in TLS: nothing fails",
+    values_yaml=_CONFORMANT_VALUES,
+    certificates=_BASE_CERTS,
+    secrets=_base_secrets(),
+)
+
+
+def _variant(name: str, description: str, *, values: Mapping[str, Any] | None = None,
+             certificates: Iterable[CertSpec] = (), secrets: tuple[SecretSpec, ...] | None = None,
+             servers: Iterable[ServerSpec] = (), objects: ClusterObjects | None = None,
+             fails: Iterable[tuple[str, str]] = (), base: Scenario = CONFORMANT) -> Scenario:
+    """A scenario that changes the conformant one in a few places."""
+    return replace(
+        base,
+        name=name,
+        description=description,
+        values_yaml=_dump(_merge(base.values, values)) if values else base.values_yaml,
+        certificates=base.certificates + tuple(certificates),
+        secrets=base.secrets if secrets is None else secrets,
+        servers=tuple(servers),
+        objects=objects or base.objects,
+        expected_failures=frozenset(fails),
+    )
+
+
+def _api_cert(cert: CertSpec, *, ca_of: Issuer | None = None, **server) -> dict:
+    """The api gets a secret of its own (direktiv-cert-api), issued as ``cert``; ``server`` changes its server."""
+    return dict(
+        values={"api": {"certificate": "direktiv-cert-api"}},
+        certificates=(cert,),
+        secrets=CONFORMANT.secrets + (SecretSpec(NAMESPACE, "direktiv-cert-api", cert.id, ca_of=ca_of),),
+        servers=(ServerSpec("api", **server),) if server else (),
+    )
+
+
+_API_NAMES = (f"direktiv-api-service.{NAMESPACE}.svc.cluster.local", f"direktiv-api-service.{NAMESPACE}")
+
+# ------------------------------------------------------------------------------------------------- baselines
+
+TLS_ONLY = replace(
+    CONFORMANT,
+    name="tls-only",
+    description="TLS everywhere, no client certificates anywhere (mtls* none): nothing fails",
+    values_yaml=_TLS_ONLY_VALUES,
+)
+
+PLAINTEXT = Scenario(
+    name="plaintext",
+    description="the chart defaults: no TLS at all, the lb answers HTTP on port 80, no cert-manager: nothing fails",
+    values_yaml="{}\n",
+    objects=ClusterObjects(cert_manager=False, default_tls_secret=None, delegation_secret=None),
+    ca_key_readable=False,
+)
+
+DOCS_VERBATIM = Scenario(
+    name="docs-verbatim",
+    description=("the TLS page followed to the letter: functionsCA only in contour-internal, a pod certificate "
+                 "for direktiv-flow-hl, isolates.* values, Go 1.15 servers that accept TLS 1.0"),
+    values_yaml=_DOCS_VALUES,
+    certificates=(
+        CertSpec("lb", Issuer.SELF_SIGNED, ("localhost", _LB_HOST)),
+        CertSpec("http", Issuer.CA, (f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}")),
+        CertSpec("fn", Issuer.CA, _grpc_names("direktiv-functions-hl"), _GRPC_USAGES),
+        CertSpec("flow", Issuer.CA, _grpc_names("direktiv-flow-hl"), _GRPC_USAGES),
+        CertSpec("ingress", Issuer.CA, _grpc_names("direktiv-ingress-hl"), _GRPC_USAGES),
+        CertSpec("knative", Issuer.CA, (f"*.{SERVICES_NAMESPACE}",)),
+        CertSpec("flow-copy", Issuer.CA, _FLOW_HL_NAMES, _GRPC_USAGES),
+    ),
+    secrets=(
+        SecretSpec(NAMESPACE, "direktiv-lb", "lb"),
+        SecretSpec(NAMESPACE, "direktiv-cert", "http"),
+        SecretSpec(NAMESPACE, "direktiv-cert-fn", "fn"),
+        SecretSpec(NAMESPACE, "direktiv-cert-flow", "flow"),
+        SecretSpec(NAMESPACE, "direktiv-cert-ingress", "ingress"),
+        SecretSpec(INTERNAL_CONTOUR, "direktiv-cert-knative", "knative"),
+        # The page's "Pod" Certificate: direktiv-cert-flow in the services namespace, flow-hl names only. It is
+        # both the sidecar's copy of the flow certificate and the init pods' certificate.
+        SecretSpec(SERVICES_NAMESPACE, "direktiv-cert-flow", "flow-copy"),
+    ),
+    # Direktiv v0.4's servers are Go 1.15 with default tls.Configs: TLS 1.0 is the minimum. Contour's Envoy
+    # (lb, knative) keeps its own TLS 1.2 minimum.
+    servers=tuple(ServerSpec(e, engine=Engine.GO, min_version="TLSv1")
+                  for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")),
+    expected_failures=_fails(
+        ("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER), ("K-INITPOD-SAN", CLUSTER),
+        *(("T-LEGACY-PROTOCOLS-REFUSED", e) for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")),
+    ),
+)
+
+BASELINES: tuple[str, ...] = ("conformant", "tls-only", "plaintext", "docs-verbatim")
+
+# ------------------------------------------------------------------------------------------ one per control
+
+_MISCONFIGURATIONS: tuple[Scenario, ...] = (
+    # -- cluster objects
+    _variant(
+        "secret-wrong-type",
+        "the gRPC ingress secret was created as an Opaque secret (same keys), not kubernetes.io/tls",
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-ingress", type="Opaque",
+                                certificate_ready=None),
+        fails=[("K-SECRET-PRESENT", CLUSTER)],
+    ),
+    _variant(
+        "secret-key-mismatch",
+        "the init pods' secret holds the tls.key of another certificate",
+        certificates=(CertSpec("stray", Issuer.CA, (f"*.{SERVICES_NAMESPACE}.pod",)),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{SERVICES_NAMESPACE}/direktiv-cert-pod", key_of="stray",
+                                certificate_ready=None),
+        fails=[("K-SECRET-KEYPAIR", CLUSTER)],
+    ),
+    _variant(
+        "secret-chain-foreign",
+        "the api's secret holds a certificate from another CA than its ca.crt (so the served chain is untrusted)",
+        **_api_cert(CertSpec("api", Issuer.OTHER_CA, _API_NAMES), ca_of=Issuer.CA),
+        fails=[("K-SECRET-CHAIN", CLUSTER), ("C-CHAIN-TRUSTED", "api")],
+    ),
+    _variant(
+        "flow-copy-other-ca",
+        "the flow secret's copy in the services namespace was issued by another CA",
+        certificates=(CertSpec("flow-copy-foreign", Issuer.OTHER_CA, _FLOW_HL_NAMES, _GRPC_USAGES),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{SERVICES_NAMESPACE}/direktiv-cert-flow",
+                                cert="flow-copy-foreign"),
+        fails=[("K-CA-CONSISTENT", CLUSTER)],
+    ),
+    _variant(
+        "functions-ca-missing",
+        "flow.functionsCA exists only in contour-internal, not in the release namespace the flow pod mounts it from",
+        secrets=_without_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-knative"),
+        fails=[("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER)],
+    ),
+    _variant(
+        "delegation-wrong-namespace",
+        "the TLSCertificateDelegation delegates the knative secret to 'default' instead of '*' or the services "
+        "namespace",
+        objects=replace(ClusterObjects(), delegation_targets=(NAMESPACE,)),
+        fails=[("K-DELEGATION", CLUSTER)],
+    ),
+    _variant(
+        "contour-default-tls-unset",
+        "config-contour was never patched: no default-tls-secret",
+        objects=replace(ClusterObjects(), default_tls_secret=None),
+        fails=[("K-CONTOUR-DEFAULT-TLS", CLUSTER)],
+    ),
+    _variant(
+        "https-without-initpod-cert",
+        "flow.functionsProtocol is https but functions.initPodCertificate is none",
+        values={"functions": {"initPodCertificate": "none"}},
+        secrets=_base_secrets(pod_secret=None),
+        fails=[("K-PROTOCOL-CONSISTENT", CLUSTER)],
+    ),
+    _variant(
+        "initpod-san-flow-only",
+        "the init pods' certificate names only direktiv-flow-hl.*, not *.direktiv-services-direktiv.pod",
+        certificates=(CertSpec("pod-flow-names", Issuer.CA, _FLOW_HL_NAMES, _GRPC_USAGES),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{SERVICES_NAMESPACE}/direktiv-cert-pod", cert="pod-flow-names"),
+        fails=[("K-INITPOD-SAN", CLUSTER)],
+    ),
+    _variant(
+        "certificate-not-ready",
+        "cert-manager's Certificate for the gRPC ingress secret is Ready=False (renewal failing; the old secret "
+        "is still valid)",
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-ingress", certificate_ready=False,
+                                ready_reason="Failed"),
+        fails=[("K-CERTMANAGER-READY", CLUSTER)],
+    ),
+    # -- the certificate an endpoint serves
+    _variant(
+        "api-missing-intermediate",
+        "the api's certificate comes from an intermediate CA that the server does not send (the secret is fine)",
+        **_api_cert(CertSpec("api", Issuer.INTERMEDIATE, _API_NAMES), send_chain=False),
+        fails=[("C-CHAIN-TRUSTED", "api")],
+    ),
+    _variant(
+        "api-wrong-san",
+        "the api serves a certificate for the ui's names",
+        **_api_cert(CertSpec("api", Issuer.CA, (f"direktiv-ui.{NAMESPACE}.svc.cluster.local",
+                                                f"direktiv-ui.{NAMESPACE}"))),
+        fails=[("C-SAN-MATCH", "api")],
+    ),
+    _variant(
+        "api-expires-soon",
+        "the api's certificate has 5 days left",
+        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, age_days=85, lifetime_days=90)),
+        fails=[("C-VALIDITY", "api")],
+    ),
+    _variant(
+        "api-eku-clientauth-only",
+        "the api's certificate allows clientAuth only",
+        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, _DEFAULT_USAGES + ("client auth",))),
+        fails=[("C-EKU", "api")],
+    ),
+    _variant(
+        "grpc-eku-serverauth-only",
+        "the gRPC ingress certificate lacks clientAuth, so it is no valid client identity for its own mTLS",
+        certificates=(CertSpec("ingress-server-only", Issuer.CA, _grpc_names("direktiv-ingress-hl"),
+                               _DEFAULT_USAGES + ("server auth",)),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-ingress", cert="ingress-server-only"),
+        fails=_on("ingress-grpc", "C-EKU", "M-VALID-CERT-ACCEPTED", "T-TLS-HANDSHAKE"),
+    ),
+    _variant(
+        "api-rsa-1024",
+        "the api's certificate has an RSA 1024-bit key",
+        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, key_type="rsa", key_size=1024)),
+        fails=[("C-KEY-STRENGTH", "api")],
+    ),
+    _variant(
+        "api-stale-replica",
+        "two api replicas; the second still serves the certificate from before the last renewal",
+        certificates=(CertSpec("http-old", Issuer.CA, (f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}"),
+                               age_days=60),),
+        servers=(ServerSpec("api", pod_certs=(None, "http-old")),),
+        fails=[("C-SERVED-MATCHES-SECRET", "api")],
+    ),
+    # -- transport
+    _variant(
+        "ingress-inherits-flow-creds",
+        "gRPC ingress configured without TLS, but it serves flow's mTLS credentials (package-global "
+        "additionalServerOptions)",
+        values={"flow": {"certificates": {"ingress": "none", "mtlsIngress": "none"}}},
+        secrets=_without_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-ingress"),
+        servers=(ServerSpec("ingress-grpc", serve_secret=f"{NAMESPACE}/direktiv-cert-flow",
+                            serve_client_auth=ClientAuth.REQUIRE_AND_VERIFY),),
+        fails=[("T-MODE-MATCHES-CONFIG", "ingress-grpc")],
+    ),
+    _variant(
+        "lb-no-cert-for-host",
+        "Envoy has a TLS virtual host for localhost only and no fallback certificate: myhost.mydomain gets none",
+        servers=(ServerSpec("lb", sni_names=("localhost",), default_certificate=False),),
+        fails=_on("lb", "T-TLS-HANDSHAKE", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", "C-CHAIN-TRUSTED",
+                  "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH", "C-SERVED-MATCHES-SECRET"),
+    ),
+    _variant(
+        "api-plaintext-too",
+        "the api's TLS port also answers plaintext HTTP",
+        servers=(ServerSpec("api", plaintext_too=True),),
+        fails=_on("api", "T-PLAINTEXT-REFUSED", "T-MODE-MATCHES-CONFIG"),
+    ),
+    _variant(
+        "api-accepts-tls10",
+        "the api accepts TLS 1.0 and 1.1 (Go 1.15's default minimum)",
+        servers=(ServerSpec("api", min_version="TLSv1"),),
+        fails=[("T-LEGACY-PROTOCOLS-REFUSED", "api")],
+    ),
+    _variant(
+        "api-null-ciphers",
+        "the api enables NULL and anonymous cipher suites",
+        servers=(ServerSpec("api", weak_ciphers=True),),
+        fails=[("T-WEAK-CIPHERS-REFUSED", "api")],
+    ),
+    _variant(
+        "functions-no-alpn",
+        "the functions controller serves TLS (no mTLS) through a front that negotiates no ALPN",
+        values={"functions": {"mtls": "none"}},
+        servers=(ServerSpec("functions-grpc", engine=Engine.GO, alpn=False),),
+        fails=[("T-ALPN-H2", "functions-grpc")],
+    ),
+    # -- mutual TLS
+    _variant(
+        "flow-trusts-other-client-ca",
+        "flow's gRPC server trusts another CA for client certificates, so the configured client is refused",
+        servers=(ServerSpec("flow-grpc", client_ca=Issuer.OTHER_CA),),
+        fails=_on("flow-grpc", "M-VALID-CERT-ACCEPTED", "T-TLS-HANDSHAKE"),
+    ),
+    _variant(
+        "flow-mtls-optional",
+        "flow's gRPC server asks for client certificates but does not require them",
+        servers=(ServerSpec("flow-grpc", client_auth=ClientAuth.REQUEST),),
+        fails=_on("flow-grpc", "M-NO-CERT-REJECTED", "T-MODE-MATCHES-CONFIG"),
+    ),
+    _variant(
+        "functions-any-client-cert",
+        "the functions controller requires a client certificate but verifies none (RequireAnyClientCert)",
+        servers=(ServerSpec("functions-grpc", client_auth=ClientAuth.REQUIRE_ANY),),
+        fails=_on("functions-grpc", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
+                  "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED"),
+    ),
+    _variant(
+        "ingress-accepts-self-signed",
+        "the gRPC ingress's client verifier ignores 'self-signed certificate' errors",
+        servers=(ServerSpec("ingress-grpc", verify_quirks=(VerifyQuirk.ACCEPT_SELF_SIGNED,)),),
+        fails=[("M-SELF-SIGNED-CLONE-REJECTED", "ingress-grpc")],
+    ),
+    _variant(
+        "flow-ignores-expiry",
+        "flow's client verifier ignores expiry",
+        servers=(ServerSpec("flow-grpc", verify_quirks=(VerifyQuirk.IGNORE_EXPIRY,)),),
+        fails=[("M-EXPIRED-CERT-REJECTED", "flow-grpc")],
+    ),
+    _variant(
+        "functions-ignores-eku",
+        "the functions controller's client verifier ignores the certificate purpose (no clientAuth EKU passes)",
+        servers=(ServerSpec("functions-grpc", verify_quirks=(VerifyQuirk.IGNORE_PURPOSE,)),),
+        fails=[("M-NO-CLIENTAUTH-EKU-REJECTED", "functions-grpc")],
+    ),
+    # -- HTTP and knative
+    _variant(
+        "api-503",
+        "the api answers 503 Service Unavailable over HTTPS",
+        servers=(ServerSpec("api", http_status=503),),
+        fails=[("H-HTTPS-RESPONDS", "api")],
+    ),
+    _variant(
+        "lb-no-redirect",
+        "the lb's plain port 80 answers 200 instead of redirecting to https",
+        servers=(ServerSpec("lb", redirect=False),),
+        fails=[("H-HTTP-REDIRECTS", "lb")],
+    ),
+    _variant(
+        "knative-uncovered-host",
+        "one knative service (payments) has an explicit certificate that does not cover its host",
+        certificates=(CertSpec("payments-wrong", Issuer.CA, (f"payment.{SERVICES_NAMESPACE}",)),),
+        objects=replace(ClusterObjects(), knative_services=("greeting", "hello-world", "payments")),
+        servers=(ServerSpec("knative", host_certs=((f"payments.{SERVICES_NAMESPACE}", "payments-wrong"),)),),
+        fails=[("N-SNI-COVERAGE", "knative")],
+    ),
+)
+
+SCENARIOS: Mapping[str, Scenario] = {
+    s.name: s for s in (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
+}
+
+
+def scenario_names() -> tuple[str, ...]:
+    """Every scenario's name: the baselines first, then one misconfiguration after another."""
+    return tuple(SCENARIOS)
+
+
+def scenario(name: str) -> Scenario:
+    """The scenario with that name; ``KeyError`` with one sentence naming the known ones otherwise."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise KeyError(f"there is no scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}") from None

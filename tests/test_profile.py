@@ -1,0 +1,68 @@
+"""TLS profiles: the built-in intermediate profile and YAML files that override it, with clear errors."""
+
+import pytest
+
+from probes.errors import UsageError
+from probes.profile import INTERMEDIATE, Profile, load_profile
+
+
+def test_intermediate_is_built_in():
+    profile = load_profile("intermediate")
+    assert profile is INTERMEDIATE
+    assert (profile.min_version, profile.min_days_valid, profile.rsa_min_bits, profile.ec_min_bits) == (
+        "TLSv1.2", 14, 2048, 256)
+    assert profile.weak_cipher_families == ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES")
+    assert profile.refused_versions == ("SSLv3", "TLSv1", "TLSv1.1")
+
+
+def test_file_overrides_some_keys(tmp_path):
+    path = tmp_path / "strict.yaml"
+    path.write_text("min_version: TLSv1.3\nmin_days_valid: 30\nweak_cipher_families: [NULL, RC4]\n")
+    profile = load_profile(str(path))
+    assert profile == Profile(name="strict", min_version="TLSv1.3", min_days_valid=30,
+                              weak_cipher_families=("NULL", "RC4"))
+    assert profile.refused_versions == ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2")
+
+
+def test_file_with_name_and_version_alias(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: legacy-ok\nmin_version: TLSv1.0\n")
+    profile = load_profile(path)
+    assert (profile.name, profile.min_version, profile.refused_versions) == ("legacy-ok", "TLSv1", ("SSLv3",))
+
+
+def test_empty_file_is_intermediate_under_its_name(tmp_path):
+    path = tmp_path / "same.yaml"
+    path.write_text("")
+    assert load_profile(path) == Profile(name="same")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("min_versoin: TLSv1.2\n", "unknown key 'min_versoin'"),
+    ("min_version: TLSv1.4\n", "key min_version must be one of SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"),
+    ("min_days_valid: '14'\n", "key min_days_valid must be an integer"),
+    ("min_days_valid: -1\n", "key min_days_valid must be zero or more"),
+    ("rsa_min_bits: true\n", "key rsa_min_bits must be an integer"),
+    ("ec_min_bits: 0\n", "key ec_min_bits must be a positive number of bits"),
+    ("weak_cipher_families: RC4\n", "key weak_cipher_families must be a list"),
+    ("weak_cipher_families: [RC4, CHACHA]\n", "unknown: CHACHA"),
+    ("name: ''\n", "key name must be a non-empty string"),
+    ("- min_version\n", "must hold a YAML mapping"),
+    ("min_version: [\n", "is not valid YAML at line 2"),
+])
+def test_bad_files_name_the_file_and_the_key(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message) as info:
+        load_profile(path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_name_that_is_no_file():
+    with pytest.raises(UsageError, match="'modern' is neither a built-in profile \\(intermediate\\) nor"):
+        load_profile("modern")
+
+
+def test_directory_is_unreadable(tmp_path):
+    with pytest.raises(UsageError, match="cannot be read"):
+        load_profile(tmp_path)
