@@ -32,11 +32,6 @@ from probes.topology import EndpointSpec, Mode, Topology
 
 __all__ = ["ObserveOptions", "gather", "MTLS_CLIENTS"]
 
-# The profile's family names (CONTROLS.md's words) and the OpenSSL aliases that offer them.
-_WEAK_FAMILY = {
-    "NULL": WeakFamily.NULL, "aNULL": WeakFamily.ANONYMOUS, "EXPORT": WeakFamily.EXPORT, "RC4": WeakFamily.RC4,
-    "DES": WeakFamily.DES, "3DES": WeakFamily.TRIPLE_DES,
-}
 # Weak suites exist only up to TLS 1.2; with TLS 1.3 offered the server would pick a 1.3 suite instead.
 _UP_TO_TLS12 = (TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
 # The client certificates presented to an mTLS port, in the order the catalog lists their controls.
@@ -341,7 +336,7 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
                 jobs[f"legacy:{name}"] = shake(
                     _offer(spec, legacy_client, versions=(version,), ciphers=_ANY_CIPHER, after_handshake="none"))
         for name in profile.weak_cipher_families:
-            family = _WEAK_FAMILY[name]
+            family = WeakFamily(name)
             if support.can_offer_family(family):
                 jobs[f"weak:{name}"] = shake(
                     _offer(spec, legacy_client, versions=_UP_TO_TLS12, ciphers=weak_cipher_offer(family),

@@ -79,14 +79,25 @@ _OPENSSL_VERSION = {
 
 
 class WeakFamily(str, Enum):
-    """The weak cipher families of T-WEAK-CIPHERS-REFUSED, valued with their OpenSSL cipher-string alias."""
+    """The weak cipher families of T-WEAK-CIPHERS-REFUSED, valued with the profile's names."""
 
-    NULL = "eNULL"
+    NULL = "NULL"
     ANONYMOUS = "aNULL"
     EXPORT = "EXPORT"
     RC4 = "RC4"
     DES = "DES"
     TRIPLE_DES = "3DES"
+
+
+# The OpenSSL cipher-string alias of each family (eNULL: no encryption; aNULL: no authentication).
+_FAMILY_ALIAS = {
+    WeakFamily.NULL: "eNULL",
+    WeakFamily.ANONYMOUS: "aNULL",
+    WeakFamily.EXPORT: "EXPORT",
+    WeakFamily.RC4: "RC4",
+    WeakFamily.DES: "DES",
+    WeakFamily.TRIPLE_DES: "3DES",
+}
 
 
 # The default offer for TLS <= 1.2: OpenSSL's DEFAULT list (no NULL, no anonymous suites), at security level 0 so
@@ -263,7 +274,7 @@ def _family_ciphers(family: WeakFamily) -> tuple[str, ...]:
     """The TLS <= 1.2 suites of a family that this OpenSSL has (PSK/SRP suites left out: never offered)."""
     try:
         ctx = SSL.Context(SSL.TLS_METHOD)
-        ctx.set_cipher_list(f"{family.value}:@SECLEVEL=0".encode())
+        ctx.set_cipher_list(f"{_FAMILY_ALIAS[family]}:@SECLEVEL=0".encode())
         names = SSL.Connection(ctx, None).get_cipher_list()
     except SSL.Error:
         return ()
@@ -463,7 +474,8 @@ def _classify(exc: Exception, observer: _Observer) -> _Refusal:
     if any(s in low for s in _NOT_TLS):
         return _Refusal(Rejection.NOT_TLS, None, f"the peer did not answer in TLS (OpenSSL: {words})")
     if any(s in low for s in _VERSION):
-        return _Refusal(Rejection.VERSION, None, f"the peer chose a protocol version we did not offer (OpenSSL: {words})")
+        return _Refusal(Rejection.VERSION, None,
+                        f"the peer chose a protocol version we did not offer (OpenSSL: {words})")
     if any(s in low for s in _CIPHER):
         return _Refusal(Rejection.NO_SHARED_CIPHER, None, f"no suite we offered was chosen (OpenSSL: {words})")
     return _Refusal(Rejection.PROTOCOL, None, f"the handshake failed (OpenSSL: {words})")
@@ -628,7 +640,7 @@ def _after_handshake(step: str, conn, sock, observer: _Observer, version: str | 
         return _after_read(conn, sock, observer, read_timeout)
     except (SSL.Error, OSError) as exc:
         refusal = _classify(exc, observer)
-        return _After(False, refusal, f"{refusal.words} after the handshake completed")
+        return _After(False, refusal, refusal.words)
     except _OutOfTime:
         return _After(True, None, f"the server did not take our request within {read_timeout:.1f}s "
                                   "and the connection stayed open")

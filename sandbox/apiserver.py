@@ -725,6 +725,7 @@ class _ForwardSession:
         self.pod = pod
         self.port_target = port_target
         self.writers: list[asyncio.Future] = []
+        self.closing = False
 
     async def send(self, channel: int, payload: bytes) -> None:
         if self.binary:
@@ -745,20 +746,23 @@ class _ForwardSession:
         try:
             await asyncio.wait({all_ports, client}, return_when=asyncio.FIRST_COMPLETED)
             if client.done():
-                # The client went away: backends get the grace period to finish, then are cut off.
+                # The client went away: close the pod connections, give them the grace period to wind down.
+                self.close_backends()
                 await asyncio.wait({all_ports}, timeout=CLOSE_GRACE)
-            else:
-                # Every backend ended: close the websocket (close handshake bounded by CLOSE_GRACE).
-                await asyncio.wait({client}, timeout=0)
+            # else every backend ended: close the websocket (its close handshake is bounded by CLOSE_GRACE).
         finally:
             for task in (*port_tasks, all_ports, client):
                 task.cancel()
             await asyncio.gather(*port_tasks, all_ports, client, return_exceptions=True)
-            for future in self.writers:
-                if future.done() and future.result() is not None:
-                    future.result().close()
+            self.close_backends()
             if not self.ws.closed:
                 await self.ws.close()
+
+    def close_backends(self) -> None:
+        self.closing = True
+        for future in self.writers:
+            if future.done() and future.result() is not None:
+                future.result().close()
 
     async def serve_port(self, index: int, port: int) -> None:
         writer_future = self.writers[index]
@@ -775,6 +779,9 @@ class _ForwardSession:
             await self.send(2 * index + 1, text.encode())
             return
         writer_future.set_result(writer)
+        if self.closing:
+            writer.close()
+            return
         try:
             while chunk := await reader.read(MAX_FRAME):
                 await self.send(2 * index, chunk)

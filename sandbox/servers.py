@@ -368,6 +368,7 @@ class _Listener:
                     except OSError:
                         return
                     conn.settimeout(self._io_timeout)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     thread = threading.Thread(target=self._serve, args=(conn,), name=f"{self._name}-conn", daemon=True)
                     with self._lock:
                         if self.stopping.is_set():
@@ -783,6 +784,7 @@ class TLSTerminator(_ListenerServer):
         if stream is None:
             return
         with socket.create_connection(self.backend, timeout=self._io_timeout) as upstream:
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._pump(stream, upstream, stopping)
 
     def _pump(self, stream: _TlsStream, upstream: socket.socket, stopping: threading.Event) -> None:

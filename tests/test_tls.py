@@ -105,6 +105,17 @@ def test_tls13_mtls_server_accepts_the_configured_client(kind, certs, mtls_serve
         assert result.alpn == "h2" and "SETTINGS" in result.detail
 
 
+@pytest.mark.parametrize("step", ["h2", "http1"])
+def test_request_after_tls13_handshake_still_sees_the_late_rejection(step, certs, strict):
+    result = handshake(strict.address, _offer(certs, versions=TLS13, after_handshake=step), timeouts=FAST)
+    assert_rejected_late(result)
+    # The probe waits briefly for the verdict before writing, so the alert is normally read before the server's
+    # close turns into a reset; a reset is still a rejection.
+    assert result.rejection in (Rejection.ALERT, Rejection.RESET, Rejection.EOF)
+    if result.rejection is Rejection.ALERT:
+        assert result.alert == "certificate required"
+
+
 @pytest.mark.parametrize("label", ["foreign-ca", "self-signed-clone"])
 @pytest.mark.parametrize("kind", ["grpcio", "openssl"])
 def test_mtls_server_rejects_untrusted_client_certificates(kind, label, certs, mtls_servers, clients):

@@ -1,0 +1,758 @@
+"""The evidence file and the human report, as pure functions of the records a run produced.
+
+    evidence_document(evidence, verdicts, run=RunInfo(...), tests=[TestOutcome, ...]) -> dict
+        render_json(document) -> str           reports/evidence.json  (versioned, sorted keys: two runs diff)
+        render_html(document) -> str           reports/report.html    (one self-contained file)
+    write_atomic(path, text) -> Path           temp file in the same directory, then os.replace
+
+The HTML is rendered from the document, not from the records, so ``evidence.json`` alone can be rendered again.
+
+Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sorted keys)::
+
+    run           started_at, finished_at, tool_version, cluster_server, context, source, profile, exit_status,
+                  evidence_started_at, evidence_finished_at, notices, incomplete (bool), incomplete_reason
+    expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
+                  requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
+    certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
+    endpoints     id -> {expected, pods, unreachable, anchor_source, anchors_sha256, hosts, client_identities,
+                         served_chain: [{sha256, pem, facts}], attempts: {name -> {observed, error, elapsed,
+                         record, result}}, pod_leaves}
+    secrets       "ns/name" -> {found, error, type, keys, cert_chain_sha256, ca_sha256, key_matches, problems}
+    objects       name -> {what, value, absent_reason, error}
+    verdicts      control -> endpoint -> {status, message, facts, test, outcome}
+    tests         nodeid -> {outcome, control, endpoint, message}
+    summary       endpoint -> {passed, failed, skipped, error}
+
+Probe records (HandshakeResult, PlaintextResult, GrpcResult, HttpResult, ...) are serialized generically through
+``dataclasses.fields``: enums by value, ``*_der`` fields as certificate fingerprints (the certificates go to the
+``certificates`` table), a :class:`~probes.tls.ClientIdentity` as its label and certificate fingerprint only, and a
+:class:`~probes.pki.PrivateKeyPEM` never: it becomes ``"[redacted]"``. Free text (test messages) is scrubbed of
+anything that looks like a PEM private key.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import enum
+import html
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS, applies
+from probes.errors import CertificateError
+from probes.pki import PrivateKeyPEM
+
+__all__ = [
+    "SCHEMA",
+    "STATUSES",
+    "OUTCOMES",
+    "RunInfo",
+    "TestOutcome",
+    "evidence_document",
+    "render_json",
+    "render_html",
+    "write_atomic",
+    "tool_version",
+    "scrub",
+]
+
+SCHEMA = "direktiv-tls-conformance/evidence/v1"
+DISTRIBUTION = "direktiv-tls-conformance"
+STATUSES = ("pass", "fail", "error", "skip")
+OUTCOMES = ("passed", "failed", "skipped", "error")
+REDACTED = "[redacted]"
+# Test messages come from tracebacks; a page of traceback is noise in a report, and the JUnit file keeps it whole.
+_MAX_MESSAGE = 4000
+# Floats are elapsed seconds: a millisecond is all a reader needs, and fewer digits make smaller diffs.
+_FLOAT_DIGITS = 3
+_PEM_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL)
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the report says about the run itself (the evidence carries the rest).
+
+    Attributes:
+        started_at, finished_at: the pytest session's start and end, ISO 8601 UTC.
+        tool_version: this tool's version (:func:`tool_version`).
+        profile: the TLS profile's thresholds (name, min_version, ...), or empty when unknown.
+        exit_status: pytest's exit status, or None while unknown.
+        incomplete: why the run is incomplete (interrupt, gathering failed, budget), or None when it is complete.
+        notices: sentences to show besides the evidence's own notices.
+        reports: where the reports were written, by kind (``junit``, ``evidence``, ``html``).
+    """
+
+    started_at: str = ""
+    finished_at: str = ""
+    tool_version: str = ""
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    exit_status: int | None = None
+    incomplete: str | None = None
+    notices: tuple[str, ...] = ()
+    reports: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """How one pytest test ended, as JUnit counts it.
+
+    Attributes:
+        nodeid: the test's node ID (stable across runs).
+        outcome: ``passed``, ``failed``, ``skipped`` or ``error`` (a setup or teardown failure).
+        control: the ``control`` JUnit property, or None for a test that judges no control.
+        endpoint: the ``endpoint`` JUnit property, or None.
+        message: the skip reason or failure text, scrubbed; empty when passed.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    outcome: str
+    control: str | None = None
+    endpoint: str | None = None
+    message: str = ""
+
+
+def tool_version() -> str:
+    """This tool's installed version, or ``unknown`` when it is run from a tree that is not installed."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def scrub(text: str) -> str:
+    """The text with any PEM private key (even a truncated one) replaced by ``[redacted]``."""
+    text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
+    return text.replace("PRIVATE KEY", REDACTED)
+
+
+def _iso(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str | None) -> _dt.datetime | None:
+    if not text:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+# -- the document ------------------------------------------------------------------------------------------------
+
+
+class _Certificates:
+    """The ``certificates`` table: every certificate seen, by SHA-256, with where it was seen."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, dict[str, Any]] = {}
+
+    def add(self, der: bytes, seen_in: str) -> str:
+        from probes import x509 as facts
+
+        try:
+            found = facts.certificate_facts(der, source=seen_in).to_dict()
+        except CertificateError as exc:
+            import hashlib
+
+            digest = hashlib.sha256(der).hexdigest()
+            entry = self.table.setdefault(digest, {"error": str(exc), "der_base64": base64.b64encode(der).decode()})
+        else:
+            digest = found["sha256_fingerprint"]
+            pem = found.pop("pem")
+            entry = self.table.setdefault(digest, {"pem": pem, "facts": found})
+        seen = entry.setdefault("seen_in", [])
+        if seen_in not in seen:
+            seen.append(seen_in)
+            seen.sort()
+        return digest
+
+    def add_pem(self, data: bytes, seen_in: str) -> list[str]:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        digests = []
+        for block in _PEM_CERT.findall(data):
+            try:
+                der = x509.load_pem_x509_certificate(block).public_bytes(Encoding.DER)
+            except ValueError:
+                continue
+            digests.append(self.add(der, seen_in))
+        return digests
+
+    def entry(self, digest: str) -> dict[str, Any]:
+        return {"sha256": digest, **{k: v for k, v in self.table[digest].items() if k != "seen_in"}}
+
+
+class _Serializer:
+    """Turns records into JSON values; certificates go to the table, keys never come out."""
+
+    def __init__(self, certs: _Certificates) -> None:
+        self.certs = certs
+
+    def value(self, value: Any, where: str) -> Any:
+        from probes.tls import ClientIdentity
+
+        if value is None or isinstance(value, (bool, int, str)) and not isinstance(value, enum.Enum):
+            return value
+        if isinstance(value, PrivateKeyPEM):
+            return REDACTED
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, float):
+            return round(value, _FLOAT_DIGITS)
+        if isinstance(value, _dt.datetime):
+            return _iso(value)
+        if isinstance(value, ClientIdentity):
+            return self.identity(value, where)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.blob(bytes(value))
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self.record(value, where)
+        if isinstance(value, Mapping):
+            return {self.key(k): self.value(v, f"{where} {self.key(k)}") for k, v in value.items()}
+        if isinstance(value, (set, frozenset)):
+            return sorted((self.value(v, where) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+        if isinstance(value, (list, tuple)):
+            return [self.value(v, where) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return scrub(str(value))
+
+    @staticmethod
+    def key(key: Any) -> str:
+        if isinstance(key, tuple):
+            return "/".join(str(k) for k in key)
+        if isinstance(key, enum.Enum):
+            return str(key.value)
+        return str(key)
+
+    def identity(self, identity, where: str) -> dict[str, Any]:
+        digests = self.certs.add_pem(bytes(identity.cert_pem), f"client certificate '{identity.label}'")
+        return {"label": identity.label, "certificate_sha256": digests[0] if digests else None}
+
+    @staticmethod
+    def blob(data: bytes) -> str:
+        if b"PRIVATE KEY" in data:
+            return REDACTED
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(data).decode()
+        return scrub(text) if text.isprintable() or not text else "base64:" + base64.b64encode(data).decode()
+
+    def record(self, record: Any, where: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(record):
+            value = getattr(record, f.name)
+            if isinstance(value, PrivateKeyPEM):
+                out[f.name] = REDACTED
+            elif f.name.endswith("_der"):
+                out[f.name[: -len("_der")] + "_sha256"] = self.der(value, where)
+            elif f.name.endswith("_pem") and isinstance(value, (bytes, str)):
+                data = value.encode() if isinstance(value, str) else value
+                out[f.name[: -len("_pem")] + "_sha256"] = self.certs.add_pem(data, where)
+            else:
+                out[f.name] = self.value(value, where)
+        return out
+
+    def der(self, value: Any, where: str) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (bytes, bytearray)):
+            return self.certs.add(bytes(value), where)
+        return [self.certs.add(bytes(v), where) for v in value]
+
+
+def _expected(topology) -> dict[str, Any]:
+    if topology is None:
+        return {}
+    certs = _Certificates()  # specs carry no certificates; a throwaway table keeps the serializer honest
+    ser = _Serializer(certs)
+    return {f.name: ser.value(getattr(topology, f.name), "expected")
+            for f in dataclasses.fields(topology) if f.name != "values"}
+
+
+def _attempt(ser: _Serializer, attempt, where: str) -> dict[str, Any]:
+    result = attempt.result
+    return {
+        "observed": attempt.observed,
+        "error": scrub(attempt.error) if attempt.error else None,
+        "elapsed": round(float(attempt.elapsed), _FLOAT_DIGITS),
+        "record": type(result).__name__ if result is not None else None,
+        "result": ser.value(result, where) if result is not None else None,
+    }
+
+
+def _served_chain(ep) -> tuple[bytes, ...]:
+    for name in ("default", "no-client-cert"):
+        attempt = ep.attempts.get(name)
+        if attempt is not None and attempt.result is not None:
+            chain = tuple(getattr(attempt.result, "peer_chain_der", ()) or ())
+            if chain:
+                return chain
+    return ()
+
+
+def _endpoint(ser: _Serializer, ep) -> dict[str, Any]:
+    eid = ep.spec.id
+    served = [ser.certs.add(der, f"served by {eid}") for der in _served_chain(ep)]
+    return {
+        "expected": ser.value(ep.spec, f"endpoint {eid}"),
+        "pods": list(ep.pods),
+        "unreachable": ep.unreachable,
+        "anchor_source": ep.anchor_source,
+        "anchors_sha256": [ser.certs.add(d, f"trust anchor of {eid}") for d in ep.anchors_der],
+        "hosts": list(ep.hosts),
+        "client_identities": {k: v for k, v in ep.client_identities.items()},
+        "served_chain": [ser.certs.entry(d) for d in served],
+        "attempts": {name: _attempt(ser, a, f"{eid} attempt {name}") for name, a in ep.attempts.items()},
+        "pod_leaves": [
+            {"pod": p.pod, "error": p.error,
+             "leaf_sha256": ser.certs.add(p.leaf_der, f"served by {eid} pod {p.pod}") if p.leaf_der else None}
+            for p in ep.pod_leaves
+        ],
+    }
+
+
+def _secret(ser: _Serializer, s) -> dict[str, Any]:
+    where = f"secret {s.namespace}/{s.name}"
+    return {
+        "namespace": s.namespace,
+        "name": s.name,
+        "found": s.found,
+        "error": s.error,
+        "type": s.type,
+        "keys": list(s.keys),
+        "cert_chain_sha256": [ser.certs.add(d, f"{where} tls.crt") for d in s.cert_chain_der],
+        "ca_sha256": [ser.certs.add(d, f"{where} ca.crt") for d in s.ca_der],
+        "key_matches": s.key_matches,
+        "problems": list(s.problems),
+    }
+
+
+def _verdicts(verdicts: Iterable[Any], tests: Mapping[tuple[str, str], TestOutcome]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for v in verdicts:
+        test = tests.get((v.control, v.endpoint))
+        out.setdefault(v.control, {})[v.endpoint] = {
+            "status": v.status.value if isinstance(v.status, enum.Enum) else str(v.status),
+            "message": scrub(v.message),
+            "facts": {str(k): scrub(str(val)) for k, val in v.facts.items()},
+            "test": test.nodeid if test else None,
+            "outcome": test.outcome if test else None,
+        }
+    return out
+
+
+def _summary(tests: Iterable[TestOutcome]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for t in tests:
+        counts = out.setdefault(t.endpoint or "(none)", dict.fromkeys(OUTCOMES, 0))
+        counts[t.outcome] = counts.get(t.outcome, 0) + 1
+    return out
+
+
+def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunInfo = RunInfo(),
+                      tests: Iterable[TestOutcome] = ()) -> dict[str, Any]:
+    """The evidence file's content: JSON values only, no private key.
+
+    ``evidence`` may be None (gathering failed or was interrupted): the document then holds the run metadata,
+    the test outcomes and the reason. ``verdicts`` are :class:`~probes.controls.Verdict` records.
+    """
+    tests = list(tests)
+    by_pair = {(t.control, t.endpoint): t for t in tests if t.control}
+    certs = _Certificates()
+    ser = _Serializer(certs)
+    ev = evidence
+    notices = list(dict.fromkeys([*(ev.notices if ev is not None else ()), *run.notices]))
+    reasons = [r for r in (run.incomplete, ev.incomplete if ev is not None else None) if r]
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "run": {
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "tool_version": run.tool_version,
+            "cluster_server": ev.cluster_server if ev is not None else "",
+            "context": ev.context if ev is not None else "",
+            "source": ev.source if ev is not None else "",
+            "evidence_started_at": ev.started_at if ev is not None else "",
+            "evidence_finished_at": ev.finished_at if ev is not None else "",
+            "ca_key_available": ev.ca_key_available if ev is not None else False,
+            "ca_key_reason": ev.ca_key_reason if ev is not None else "",
+            "profile": ser.value(dict(run.profile), "profile"),
+            "exit_status": run.exit_status,
+            "notices": [scrub(n) for n in notices],
+            "incomplete": bool(reasons),
+            "incomplete_reason": "; ".join(dict.fromkeys(reasons)) or None,
+            "reports": dict(run.reports),
+        },
+        "expected": _expected(ev.topology if ev is not None else None),
+        "endpoints": {eid: _endpoint(ser, ep) for eid, ep in (ev.endpoints.items() if ev is not None else ())},
+        "secrets": {f"{ns}/{name}": _secret(ser, s) for (ns, name), s in (ev.secrets.items() if ev is not None else ())},
+        "objects": {name: ser.value(o, f"object {name}") for name, o in (ev.objects.items() if ev is not None else ())},
+        "verdicts": _verdicts(verdicts, by_pair),
+        "tests": {t.nodeid: {"outcome": t.outcome, "control": t.control, "endpoint": t.endpoint,
+                             "message": scrub(t.message)[:_MAX_MESSAGE]} for t in tests},
+        "summary": _summary(tests),
+    }
+    document["certificates"] = certs.table
+    return document
+
+
+def render_json(document: Mapping[str, Any]) -> str:
+    """The evidence file's text: sorted keys and two-space indent, so two runs diff line by line."""
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same directory and ``os.replace``: a reader sees
+    the old file or the new one, never half of one, and an interrupted write leaves no temp file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is as readable as any file the user writes
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+# -- HTML ----------------------------------------------------------------------------------------------------------
+
+_CSS = """
+:root{--pass:#1a7f37;--fail:#cf222e;--error:#d4720b;--skip:#8c959f;--ink:#1f2328;--muted:#59636e;
+--line:#d1d9e0;--soft:#f6f8fa;--na:#eef1f4}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);
+background:#fff}
+main{max-width:1320px;margin:0 auto;padding:20px 28px 48px}
+h1{font-size:22px;margin:0 0 2px}
+h2{font-size:17px;margin:28px 0 10px;padding-bottom:6px;border-bottom:1px solid var(--line)}
+h3{font-size:15px;margin:18px 0 6px}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
+.sub{color:var(--muted);margin:0 0 12px}
+header{border-bottom:4px solid var(--pass);padding-bottom:12px}
+header.bad{border-bottom-color:var(--fail)}
+header.warn{border-bottom-color:var(--error)}
+.meta{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:2px 14px;margin:10px 0 0;font-size:13px}
+.meta dt{color:var(--muted)}.meta dd{margin:0;overflow-wrap:anywhere}
+.counts{display:flex;gap:10px;margin:14px 0 0;flex-wrap:wrap}
+.count{border-radius:6px;padding:6px 14px;color:#fff;font-weight:600;min-width:92px}
+.count b{display:block;font-size:22px;line-height:1.1}
+.count.pass{background:var(--pass)}.count.fail{background:var(--fail)}.count.error{background:var(--error)}
+.count.skip{background:var(--skip)}
+.banner{margin:14px 0 0;padding:10px 14px;border-radius:6px;background:#fff1e5;border:1px solid var(--error);
+color:#7a3d00;font-weight:600}
+.notices{margin:12px 0 0;padding:8px 14px 8px 30px;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
+.finding{border:1px solid var(--line);border-left:6px solid var(--fail);border-radius:6px;padding:8px 12px;
+margin:0 0 8px;background:#fff}
+.finding.error{border-left-color:var(--error)}
+.finding .what{font-weight:600}.finding .msg{margin:3px 0 0;overflow-wrap:anywhere}
+.finding .facts{margin:4px 0 0;color:var(--muted);font-size:12px;overflow-wrap:anywhere}
+.tag{display:inline-block;border-radius:4px;padding:0 7px;font-size:12px;font-weight:600;color:#fff;
+vertical-align:1px;margin-right:6px}
+.tag.fail{background:var(--fail)}.tag.error{background:var(--error)}.tag.pass{background:var(--pass)}
+.tag.skip{background:var(--skip)}
+.ok{color:var(--pass);font-weight:600}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;vertical-align:top;padding:4px 8px;border-bottom:1px solid var(--line)}
+th{background:var(--soft);font-weight:600}
+.matrix{width:auto}
+.matrix th.ep{text-align:center;min-width:92px;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.matrix td.c{text-align:center;font-weight:600;font-size:12px;color:#fff;border:2px solid #fff;padding:3px 6px}
+.matrix td.pass{background:var(--pass)}.matrix td.fail{background:var(--fail)}
+.matrix td.error{background:var(--error)}.matrix td.skip{background:var(--skip)}
+.matrix td.na{background:var(--na);color:#9aa4ae;font-weight:400}
+.matrix td.none{background:#fff;color:var(--muted);font-weight:400;border:1px dashed var(--line)}
+.matrix td.id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:nowrap}
+.matrix td.sum{color:var(--muted);font-size:12px}
+.matrix tr.group th{background:#fff;border-bottom:1px solid var(--ink);text-transform:uppercase;font-size:11px;
+letter-spacing:.06em;padding-top:12px}
+.legend{display:flex;gap:14px;margin:8px 0;font-size:12px;color:var(--muted)}
+.legend span::before{content:"";display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;
+vertical-align:-2px;background:var(--c)}
+.endpoint{border:1px solid var(--line);border-radius:6px;padding:4px 14px 10px;margin:0 0 14px}
+.endpoint .line{color:var(--muted);font-size:13px}
+.chain td{font-size:12.5px;overflow-wrap:anywhere}
+.timeline{border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto}
+.timeline text{font:11px -apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--ink)}
+.timeline text.muted{fill:var(--muted)}
+footer{margin-top:32px;color:var(--muted);font-size:12px}
+"""
+
+_STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "error": "error", "skip": "skip"}
+_OUTCOME_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skip"}
+_GROUP_TITLES = {"cluster": "Cluster objects", "certificate": "Certificate served", "transport": "Transport",
+                 "mtls": "Mutual TLS", "http": "HTTP", "knative": "Knative"}
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _cells(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(control, endpoint) -> {status, message, facts}: verdicts, else what the test's outcome says."""
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for nodeid, t in sorted(document.get("tests", {}).items()):
+        if t.get("control") and t.get("endpoint"):
+            cells[(t["control"], t["endpoint"])] = {
+                "status": _OUTCOME_STATUS.get(t["outcome"], "error"), "message": t.get("message", ""), "facts": {}}
+    for control_id, per in document.get("verdicts", {}).items():
+        for endpoint, v in per.items():
+            cells[(control_id, endpoint)] = v
+    return cells
+
+
+def _endpoint_columns(document: Mapping[str, Any], cells) -> list[str]:
+    seen = {e for _, e in cells} | set(document.get("endpoints", {}))
+    order = [CLUSTER, *ENDPOINT_IDS]
+    return order + sorted(seen - set(order))
+
+
+def _header(document: Mapping[str, Any], cells) -> str:
+    run = document.get("run", {})
+    counts = dict.fromkeys(STATUSES, 0)
+    for c in cells.values():
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    state = "bad" if counts["fail"] else ("warn" if counts["error"] or run.get("incomplete") else "")
+    profile = run.get("profile") or {}
+    meta = [
+        ("Cluster", run.get("cluster_server") or "(unknown)"), ("Context", run.get("context") or "(unknown)"),
+        ("Expected configuration", run.get("source") or "(not learned)"),
+        ("Profile", ", ".join(f"{k} {v}" for k, v in sorted(profile.items()) if k != "weak_cipher_families")
+         if profile else "(unknown)"),
+        ("Started", run.get("started_at")), ("Finished", run.get("finished_at")),
+        ("Tool version", run.get("tool_version")), ("Exit status", run.get("exit_status")),
+    ]
+    parts = [f'<header class="{state}"><h1>Direktiv TLS conformance report</h1>',
+             f'<p class="sub">schema {_e(document.get("schema"))}</p><dl class="meta">']
+    parts += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta]
+    parts.append('</dl><div class="counts">')
+    for status, label in (("fail", "failed"), ("error", "errors"), ("pass", "passed"), ("skip", "skipped")):
+        parts.append(f'<div class="count {status}"><b>{counts[status]}</b>{label}</div>')
+    parts.append("</div>")
+    if run.get("incomplete"):
+        parts.append(f'<div class="banner">Incomplete run: {_e(run.get("incomplete_reason"))}</div>')
+    notices = run.get("notices") or []
+    if notices:
+        parts.append('<ul class="notices">' + "".join(f"<li>{_e(n)}</li>" for n in notices) + "</ul>")
+    parts.append("</header>")
+    return "".join(parts)
+
+
+def _findings(cells, status: str, title: str, empty: str) -> str:
+    summaries = {c.id: c.summary for c in CONTROLS}
+    order = {c.id: i for i, c in enumerate(CONTROLS)}
+    columns = [CLUSTER, *ENDPOINT_IDS]
+    picked = sorted((k for k, v in cells.items() if v["status"] == status),
+                    key=lambda k: (order.get(k[0], 999), columns.index(k[1]) if k[1] in columns else 99, k))
+    parts = [f'<section id="{status}s"><h2>{_e(title)} ({len(picked)})</h2>']
+    if not picked:
+        parts.append(f'<p class="ok">{_e(empty)}</p>')
+    for control_id, endpoint in picked:
+        cell = cells[(control_id, endpoint)]
+        facts = cell.get("facts") or {}
+        fact_text = " · ".join(f"{k}: {v}" for k, v in sorted(facts.items()))
+        parts.append(
+            f'<div class="finding {status}"><div class="what"><span class="tag {status}">{_STATUS_LABEL[status]}</span>'
+            f"<code>{_e(control_id)}</code> on <code>{_e(endpoint)}</code> — {_e(summaries.get(control_id, ''))}</div>"
+            f'<div class="msg">{_e(cell.get("message"))}</div>'
+            + (f'<div class="facts">{_e(fact_text)}</div>' if fact_text else "") + "</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _matrix(document: Mapping[str, Any], cells) -> str:
+    columns = _endpoint_columns(document, cells)
+    parts = ['<section id="matrix"><h2>Controls by endpoint</h2><div class="legend">',
+             '<span style="--c:var(--pass)">pass</span><span style="--c:var(--fail)">fail</span>',
+             '<span style="--c:var(--error)">error (not observed)</span><span style="--c:var(--skip)">skip (not applicable '
+             'under this configuration)</span><span style="--c:var(--na)">— not judged on this endpoint</span></div>',
+             '<table class="matrix"><thead><tr><th>control</th><th>passes when</th>']
+    parts += [f'<th class="ep">{_e(c)}</th>' for c in columns]
+    parts.append("</tr></thead><tbody>")
+    group = None
+    for control in CONTROLS:
+        if control.group != group:
+            group = control.group
+            parts.append(f'<tr class="group"><th colspan="{len(columns) + 2}">{_e(_GROUP_TITLES.get(group, group))}</th></tr>')
+        parts.append(f'<tr><td class="id">{_e(control.id)}</td><td class="sum">{_e(control.summary)}</td>')
+        for endpoint in columns:
+            cell = cells.get((control.id, endpoint))
+            if cell is not None:
+                status = cell["status"]
+                parts.append(f'<td class="c {status}" title="{_e(cell.get("message"))}">{_STATUS_LABEL.get(status, _e(status))}</td>')
+            elif endpoint in control.endpoints:
+                parts.append('<td class="c none" title="not run">not run</td>')
+            else:
+                parts.append('<td class="c na">—</td>')
+        parts.append("</tr>")
+    parts.append("</tbody></table></section>")
+    return "".join(parts)
+
+
+def _cert_row(digest: str, entry: Mapping[str, Any]) -> str:
+    f = entry.get("facts")
+    if not f:
+        return f'<tr><td colspan="6">{_e(entry.get("error") or "unparseable certificate")} <code>{_e(digest)}</code></td></tr>'
+    names = ", ".join([*f.get("dns_names", []), *f.get("ip_addresses", [])]) or "(none)"
+    key = f"{f.get('key_type')} {f.get('key_bits')}" + (f" {f['key_curve']}" if f.get("key_curve") else "")
+    return (f"<tr><td>{_e(f.get('subject') or '(empty subject)')}</td><td>{_e(f.get('issuer') or '(empty issuer)')}</td>"
+            f"<td>{_e(names)}</td><td>{_e(f.get('not_after_iso'))}</td><td>{_e(key)}, {_e(f.get('signature_algorithm'))}</td>"
+            f'<td class="mono">{_e(digest[:16])}…</td></tr>')
+
+
+def _endpoints(document: Mapping[str, Any]) -> str:
+    endpoints = document.get("endpoints", {})
+    certs = document.get("certificates", {})
+    parts = ['<section id="endpoints"><h2>Endpoints and served chains</h2>']
+    if not endpoints:
+        parts.append("<p>No endpoint was observed.</p>")
+    order = [*ENDPOINT_IDS]
+    for eid in sorted(endpoints, key=lambda e: (order.index(e) if e in order else 99, e)):
+        ep = endpoints[eid]
+        spec = ep.get("expected") or {}
+        where = f"{spec.get('namespace')}/{spec.get('service')}:{spec.get('port')}"
+        secret = spec.get("secret")
+        secret_text = f"{secret.get('namespace')}/{secret.get('name')}" if isinstance(secret, dict) else "none"
+        parts.append(f'<div class="endpoint"><h3><code>{_e(eid)}</code> — expected {_e(spec.get("mode"))}</h3>'
+                     f'<div class="line">service {_e(where)} · SNI {_e(spec.get("server_name"))} · expected names '
+                     f'{_e(", ".join(spec.get("expected_names") or []))} · secret {_e(secret_text)} · pods '
+                     f'{_e(", ".join(ep.get("pods") or []) or "none")} · anchor {_e(ep.get("anchor_source") or "none")}</div>')
+        if ep.get("unreachable"):
+            parts.append(f'<p><span class="tag error">unreachable</span>{_e(ep["unreachable"])}</p>')
+        chain = ep.get("served_chain") or []
+        if chain:
+            parts.append('<table class="chain"><thead><tr><th>subject</th><th>issuer</th><th>SANs</th><th>notAfter</th>'
+                         "<th>key, signature</th><th>SHA-256</th></tr></thead><tbody>")
+            parts += [_cert_row(c["sha256"], certs.get(c["sha256"], c)) for c in chain]
+            parts.append("</tbody></table>")
+        elif not ep.get("unreachable"):
+            parts.append('<p class="line">No certificate was served.</p>')
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _timeline(document: Mapping[str, Any]) -> str:
+    certs = document.get("certificates", {})
+    run = document.get("run", {})
+    now = _parse_iso(run.get("finished_at")) or _parse_iso(run.get("started_at")) or _dt.datetime.now(_dt.timezone.utc)
+    min_days = (run.get("profile") or {}).get("min_days_valid", 14)
+    rows = []
+    for digest, entry in certs.items():
+        f = entry.get("facts") or {}
+        start, end = _parse_iso(f.get("not_before_iso")), _parse_iso(f.get("not_after_iso"))
+        if start and end:
+            rows.append((end, start, digest, f, entry.get("seen_in", [])))
+    parts = ['<section id="timeline"><h2>Certificate validity (served and stored)</h2>']
+    if not rows:
+        parts.append("<p>No certificate was seen.</p></section>")
+        return "".join(parts)
+    rows.sort(key=lambda r: (r[0], r[2]))
+    lo = min(min(r[1] for r in rows), now)
+    hi = max(max(r[0] for r in rows), now)
+    span = max((hi - lo).total_seconds(), 1.0)
+    label_w, bar_w, row_h, top = 430, 820, 22, 26
+    width, height = label_w + bar_w + 20, top + row_h * len(rows) + 24
+
+    def x(moment: _dt.datetime) -> float:
+        return label_w + bar_w * (moment - lo).total_seconds() / span
+
+    svg = [f'<svg class="timeline-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+           f'aria-label="certificate validity timeline">']
+    for year in range(lo.year, hi.year + 2):
+        tick = _dt.datetime(year, 1, 1, tzinfo=_dt.timezone.utc)
+        if lo <= tick <= hi:
+            svg.append(f'<line x1="{x(tick):.1f}" y1="{top - 6}" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#d1d9e0"/>'
+                       f'<text class="muted" x="{x(tick) + 3:.1f}" y="{top - 10}">{year}</text>')
+    for i, (end, start, digest, f, seen) in enumerate(rows):
+        y = top + i * row_h
+        days_left = (end - now).total_seconds() / 86400
+        colour = "#cf222e" if days_left < 0 or start > now else ("#d4720b" if days_left < min_days else "#1a7f37")
+        who = f.get("common_name") or f.get("subject") or "(empty subject)"
+        where = "; ".join(seen)
+        label = f"{who} — {where}"
+        short = label if len(label) <= 72 else label[:71] + "…"
+        tip = f"{who}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{where}\nsha256 {digest}"
+        svg.append(f'<g><title>{_e(tip)}</title><text x="4" y="{y + 15}">{_e(short)}</text>'
+                   f'<rect x="{x(start):.1f}" y="{y + 4}" width="{max(x(end) - x(start), 2):.1f}" height="{row_h - 8}" '
+                   f'rx="3" fill="{colour}"/></g>')
+    nx = x(now)
+    svg.append(f'<line x1="{nx:.1f}" y1="{top - 4}" x2="{nx:.1f}" y2="{height - 18}" stroke="#1f2328" '
+               f'stroke-width="2" stroke-dasharray="4 3"/><text x="{nx + 4:.1f}" y="{height - 6}">now {_e(_iso(now))}</text>')
+    svg.append("</svg>")
+    parts.append('<div class="timeline">' + "".join(svg) + "</div>")
+    parts.append('<div class="legend"><span style="--c:var(--pass)">valid</span>'
+                 f'<span style="--c:var(--error)">fewer than {_e(min_days)} days left</span>'
+                 '<span style="--c:var(--fail)">expired or not yet valid</span></div></section>')
+    return "".join(parts)
+
+
+def _secrets(document: Mapping[str, Any]) -> str:
+    secrets = document.get("secrets", {})
+    if not secrets:
+        return ""
+    parts = ['<section id="secrets"><h2>Secrets</h2><table><thead><tr><th>secret</th><th>found</th><th>type</th>'
+             "<th>keys</th><th>tls.crt leaf</th><th>key matches</th><th>problems</th></tr></thead><tbody>"]
+    certs = document.get("certificates", {})
+    for ref in sorted(secrets):
+        s = secrets[ref]
+        leaf = s.get("cert_chain_sha256") or []
+        f = (certs.get(leaf[0], {}).get("facts") or {}) if leaf else {}
+        leaf_text = f"{f.get('subject') or '(empty subject)'}, notAfter {f.get('not_after_iso')}" if f else "—"
+        found = "yes" if s.get("found") else ("error: " + s["error"] if s.get("error") else "no")
+        km = {True: "yes", False: "NO", None: "—"}[s.get("key_matches")]
+        parts.append(f"<tr><td><code>{_e(ref)}</code></td><td>{_e(found)}</td><td>{_e(s.get('type') or '—')}</td>"
+                     f"<td>{_e(', '.join(s.get('keys') or []))}</td><td>{_e(leaf_text)}</td><td>{_e(km)}</td>"
+                     f"<td>{_e('; '.join(s.get('problems') or []))}</td></tr>")
+    parts.append("</tbody></table></section>")
+    return "".join(parts)
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """The human report: one self-contained HTML file (inline CSS, no script, no external resource; a
+    Content-Security-Policy forbids loading anything), every value HTML-escaped."""
+    cells = _cells(document)
+    body = [
+        _header(document, cells),
+        _findings(cells, "fail", "Failures", "No control failed."),
+        _findings(cells, "error", "Errors: could not observe", "Every control could be observed."),
+        _matrix(document, cells),
+        _endpoints(document),
+        _timeline(document),
+        _secrets(document),
+        f'<footer>Generated by direktiv-tls-conformance {_e(document.get("run", {}).get("tool_version"))}. '
+        "The evidence file beside this report holds every observation, certificate and verdict.</footer>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<title>Direktiv TLS conformance report</title>"
+        f"<style>{_CSS}</style></head><body><main>" + "".join(body) + "</main></body></html>\n"
+    )
