@@ -32,7 +32,13 @@ from typing import Any
 
 import certifi
 from kubernetes.stream import ws_client
-from websocket import ABNF, WebSocket, WebSocketBadStatusException, WebSocketException
+from websocket import (
+    ABNF,
+    WebSocket,
+    WebSocketBadStatusException,
+    WebSocketException,
+    WebSocketTimeoutException,
+)
 from websocket._abnf import continuous_frame, frame_buffer
 
 from probes.errors import (
@@ -136,10 +142,10 @@ class ForwardStream:
             self.sock.settimeout(left)
             try:
                 opcode, data = self._ws.recv_data()
-            except (socket.timeout, WebSocketException, OSError) as exc:
-                if isinstance(exc, (socket.timeout,)) or "timed out" in str(exc):
-                    break
-                return text.decode(errors="replace") or None
+            except (socket.timeout, WebSocketTimeoutException):
+                break
+            except (WebSocketException, OSError):
+                break  # the stream ended: whatever error text came is the verdict
             if opcode == ABNF.OPCODE_CLOSE:
                 break
             if opcode == ABNF.OPCODE_BINARY and data[:1] == bytes([_ERROR]):
@@ -250,10 +256,11 @@ def open_stream(api_client, namespace: str, pod: str, port: int, *, timeout: flo
     except (socket.timeout, TimeoutError) as exc:
         ws.shutdown()
         raise ForwardOpenTimeout(timeout, where) from exc
+    except WebSocketTimeoutException as exc:
+        ws.shutdown()
+        raise ForwardOpenTimeout(timeout, where) from exc
     except WebSocketException as exc:
         ws.shutdown()
-        if "timed out" in str(exc).lower():
-            raise ForwardOpenTimeout(timeout, where) from exc
         raise ForwardError(f"Opening a port-forward to {where} failed: {exc}.") from exc
     except (OSError, ValueError) as exc:
         ws.shutdown()
@@ -385,7 +392,8 @@ class PortForwarder:
 
     Attributes:
         address: ``("127.0.0.1", port)`` to dial.
-        errors: kubelet's error texts and open failures seen on accepted connections, in order.
+        errors: kubelet's error texts and open failures seen on accepted connections (and by :meth:`check`),
+            in order.
     """
 
     def __init__(self, api_client, namespace: str, pod: str, port: int, *,

@@ -29,6 +29,9 @@ __all__ = ["GrpcResult", "health_check"]
 
 # Codes that say the call never reached a server: grpcio could not connect or complete the handshake.
 _NOT_REACHED = frozenset({"UNAVAILABLE"})
+# How long to wait for grpcio to report the channel state after a deadline (its poller ticks every 0.2 s; a
+# subscription costs up to that much again at close(), so it is only made after DEADLINE_EXCEEDED).
+_STATE_WAIT = 0.5
 
 
 class _KeyLike(Protocol):
@@ -49,9 +52,10 @@ class GrpcResult:
         detail: grpcio's status details on one line ('' when OK).
         serving_status: the HealthCheckResponse status name ('SERVING', 'NOT_SERVING', ...) when code is 'OK'.
         reached_server: the call reached a gRPC server: any code but UNAVAILABLE, and DEADLINE_EXCEEDED only if
-            the channel had become ready first (UNIMPLEMENTED counts: a server answered that it has no health
+            the channel was ready (UNIMPLEMENTED counts: a server answered that it has no health
             service).
-        channel_ready: the channel reached READY (transport up, TLS accepted) during the call.
+        channel_ready: the transport was up (TLS accepted): true when the call got any answer but UNAVAILABLE;
+            after DEADLINE_EXCEEDED, whether the channel was READY when the deadline struck.
         elapsed: seconds the call took.
     """
 
@@ -113,15 +117,8 @@ def health_check(
         credentials = _credentials(ca_pem, client)
         channel = grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", authority),
                                                                      *options])
-    ready = threading.Event()
-
-    def watch(state: grpc.ChannelConnectivity) -> None:
-        if state is grpc.ChannelConnectivity.READY:
-            ready.set()
-
     started = time.monotonic()
     try:
-        channel.subscribe(watch, try_to_connect=False)
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline,
@@ -134,9 +131,28 @@ def health_check(
             code, detail = "OK", ""
             serving = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
         elapsed = time.monotonic() - started
-        channel_ready = ready.is_set() or code not in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-        reached = code not in _NOT_REACHED and (code != "DEADLINE_EXCEEDED" or ready.is_set())
+        if code == "DEADLINE_EXCEEDED":  # did the transport come up (a slow server) or not (a hung handshake)?
+            channel_ready = _state_now(channel) is grpc.ChannelConnectivity.READY
+        else:
+            channel_ready = code != "UNAVAILABLE"
+        reached = code not in _NOT_REACHED and (code != "DEADLINE_EXCEEDED" or channel_ready)
         return GrpcResult(code, detail, serving, reached, channel_ready, elapsed)
     finally:
-        channel.unsubscribe(watch)
         channel.close()
+
+
+def _state_now(channel: grpc.Channel, wait: float = _STATE_WAIT) -> grpc.ChannelConnectivity | None:
+    """The channel's connectivity state, as grpcio's subscription reports it first (None if it does not)."""
+    states: list[grpc.ChannelConnectivity] = []
+    seen = threading.Event()
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        states.append(state)
+        seen.set()
+
+    channel.subscribe(watch, try_to_connect=False)
+    try:
+        seen.wait(wait)
+    finally:
+        channel.unsubscribe(watch)
+    return states[0] if states else None

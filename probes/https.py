@@ -86,14 +86,24 @@ class _Deadline:
         return max(0.0, left if step is None else min(step, left))
 
 
+class _Progress:
+    """Which step a request is in, for the error sentence."""
+
+    def __init__(self) -> None:
+        self.phase = "TCP connect"
+
+
 class _Stream(httpcore.NetworkStream):
-    def __init__(self, sock: socket.socket, *, deadline: _Deadline, handshake: float, where: str) -> None:
+    def __init__(self, sock: socket.socket, *, deadline: _Deadline, handshake: float, where: str,
+                 progress: _Progress) -> None:
         self._sock = sock
         self._deadline = deadline
         self._handshake = handshake
         self._where = where
+        self._progress = progress
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._progress.phase = "wait for the response"
         limit = self._deadline.limit(timeout)
         self._sock.settimeout(limit)
         try:
@@ -102,6 +112,7 @@ class _Stream(httpcore.NetworkStream):
             raise ReadTimeout(limit, self._where) from None
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._progress.phase = "request"
         limit = self._deadline.limit(timeout)
         self._sock.settimeout(limit)
         try:
@@ -114,6 +125,7 @@ class _Stream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> "_Stream":
+        self._progress.phase = "TLS handshake"
         limit = self._deadline.limit(self._handshake)
         end = time.monotonic() + limit
         tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname, do_handshake_on_connect=False)
@@ -132,7 +144,8 @@ class _Stream(httpcore.NetworkStream):
         except BaseException:
             tls.close()
             raise
-        return _Stream(tls, deadline=self._deadline, handshake=self._handshake, where=self._where)
+        return _Stream(tls, deadline=self._deadline, handshake=self._handshake, where=self._where,
+                       progress=self._progress)
 
     def get_extra_info(self, info: str):
         if info == "ssl_object":  # httpcore asks it selected_alpn_protocol(); the SSLSocket answers that
@@ -150,6 +163,7 @@ class _Backend(httpcore.NetworkBackend):
     def __init__(self, deadline: _Deadline, *, handshake: float) -> None:
         self._deadline = deadline
         self._handshake = handshake
+        self.progress = _Progress()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable | None = None) -> _Stream:
@@ -162,7 +176,8 @@ class _Backend(httpcore.NetworkBackend):
         except OSError as exc:
             raise ConnectError(f"TCP connect to {where} failed: {_os_reason(exc)}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _Stream(sock, deadline=self._deadline, handshake=self._handshake, where=where)
+        return _Stream(sock, deadline=self._deadline, handshake=self._handshake, where=where,
+                       progress=self.progress)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -181,24 +196,24 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _describe(exc: BaseException, where: str, sni: str | None) -> str:
-    """One sentence for what went wrong; never the exception's repr."""
+def _describe(exc: BaseException, where: str, sni: str | None, phase: str) -> str:
+    """One sentence for what went wrong, naming the step; never the exception's repr."""
     if isinstance(exc, ProbeError):
         return str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS handshake with {where} (SNI {sni}) failed: the served chain is not trusted ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or exc.__class__.__name__
-        return f"TLS handshake with {where} (SNI {sni}) failed: {reason.replace('_', ' ').lower()}"
+        reason = (exc.reason or type(exc).__name__).replace("_", " ").lower()
+        if phase == "TLS handshake":
+            return f"TLS handshake with {where} (SNI {sni}) failed: {reason}"
+        return f"{where} (SNI {sni}) ended the TLS connection after the handshake: {reason}"
     if isinstance(exc, httpcore.RemoteProtocolError):
         return f"{where} did not answer with HTTP: {exc}"
     if isinstance(exc, OSError):
-        return f"{where}: {_os_reason(exc)}"
+        return f"{where}: {_os_reason(exc)} during the {phase}"
     if isinstance(exc, httpcore.TimeoutException):
-        return f"{where}: timed out ({type(exc).__name__})"
-    if isinstance(exc, httpcore.NetworkError):
-        return f"{where}: network error ({exc or type(exc).__name__})"
-    return f"{where}: {type(exc).__name__}: {exc}"
+        return f"{where}: timed out during the {phase}"
+    return f"{where}: {type(exc).__name__} during the {phase}: {exc}"
 
 
 # --- the probes --------------------------------------------------------------------------------------------
@@ -226,10 +241,11 @@ def _get(scheme: str, address: tuple[str, int], *, host: str, path: str, ssl_con
                                     "pool": timeouts.connect}}
     if ssl_context is not None:
         extensions["sni_hostname"] = host
+    backend = _Backend(deadline, handshake=timeouts.handshake)
     started = time.monotonic()
     try:
-        with httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=_Backend(deadline,
-                                     handshake=timeouts.handshake), retries=0, max_connections=1) as pool:
+        with httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend, retries=0,
+                                     max_connections=1) as pool:
             with pool.stream(
                 "GET",
                 httpcore.URL(scheme=scheme, host=ip, port=port, target=path),
@@ -247,7 +263,7 @@ def _get(scheme: str, address: tuple[str, int], *, host: str, path: str, ssl_con
                                   time.monotonic() - started)
     except Exception as exc:  # the boundary: every failure becomes one sentence
         sni = host if ssl_context is not None else None
-        return HttpResult(url, None, None, None, _describe(exc, where, sni), time.monotonic() - started)
+        return HttpResult(url, None, None, None, _describe(exc, where, sni, backend.progress.phase), time.monotonic() - started)
 
 
 def https_get(

@@ -178,6 +178,10 @@ def _selector_string(selector: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
 
 
+def _one_line(text: object) -> str:
+    return ": ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 def _decode_data(data: dict | None, where: str) -> dict[str, bytes]:
     decoded = {}
     for key, value in (data or {}).items():
@@ -204,7 +208,9 @@ def _kubeconfig_paths(path: str | os.PathLike | None) -> tuple[str, list[Path]]:
         return "--kubeconfig", [Path(path).expanduser()]
     env = os.environ.get("KUBECONFIG", "")
     if env.strip():
-        return "$KUBECONFIG", [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+        # Like kubectl: files of the $KUBECONFIG list that do not exist are skipped, unless none exists.
+        listed = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+        return "$KUBECONFIG", [p for p in listed if p.exists()] or listed[:1]
     return DEFAULT_KUBECONFIG, [Path(DEFAULT_KUBECONFIG).expanduser()]
 
 
@@ -310,8 +316,14 @@ class Cluster:
             raise self._translate(what, exc) from None
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(reason, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+                raise ClusterError(
+                    f"Reading {what} failed: the API server at {self.server} did not answer within "
+                    f"{self.timeouts.api:g}s.", obj=what
+                ) from exc
             raise ClusterError(
-                f"Reading {what} failed: the API server at {self.server} could not be reached ({reason}).", obj=what
+                f"Reading {what} failed: the API server at {self.server} could not be reached ({_one_line(reason)}).",
+                obj=what,
             ) from exc
         except ValueError as exc:
             raise ClusterError(f"Reading {what} failed: the API server sent something that is not JSON ({exc}).",
@@ -323,7 +335,7 @@ class Cluster:
             message = json.loads(exc.body or "").get("message", "")
         except (ValueError, AttributeError):
             message = (exc.body or "").strip()
-        message = message or (exc.reason or "")
+        message = _one_line(message or (exc.reason or "")).rstrip(".")
         if status == 401:
             return ClusterUnauthorized(
                 f"Reading {what} was refused with 401 ({message}); the credentials of context {self.context!r} "
@@ -334,8 +346,9 @@ class Cluster:
             return ClusterNotFound(f"Reading {what} found nothing: {message}.", status=status, obj=what)
         if status == 0:
             return ClusterError(f"Reading {what} failed: the API server at {self.server} could not be reached "
-                                f"({exc.reason}).", status=None, obj=what)
-        return ClusterError(f"Reading {what} failed with HTTP {status}: {message}.", status=status, obj=what)
+                                f"({_one_line(exc.reason)}).", status=None, obj=what)
+        return ClusterError(f"Reading {what} failed with HTTP {status}: {_one_line(message)}.", status=status,
+                            obj=what)
 
     def _get_or_none(self, what: str, method: Callable, *args, **kwargs) -> dict | None:
         try:

@@ -295,13 +295,16 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
     if not spec.deployed:
         return EndpointEvidence(spec, anchors_der=anchors, anchor_source=anchor_source)
     try:
-        pods = run.cluster.ready_pods(spec.namespace, spec.service, spec.port)
+        candidates = run.cluster.ready_pods(spec.namespace, spec.service, spec.port)
     except ProbeError as exc:
         return EndpointEvidence(spec, unreachable=str(exc), anchors_der=anchors, anchor_source=anchor_source)
+    pods = [p for p in candidates if p.ready]
     names = tuple(p.name for p in pods)
     if not pods:
+        others = ", ".join(f"{p.name} ({p.phase}, not ready)" for p in candidates[:5])
+        why = f"its pods are {others}" if others else "no pod matches its selector"
         return EndpointEvidence(
-            spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to",
+            spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to: {why}",
             anchors_der=anchors, anchor_source=anchor_source)
     try:
         forwarders = [run.forward(p.namespace, p.name, p.port) for p in pods[:1]]

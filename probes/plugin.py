@@ -136,12 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _start_sandbox(config: pytest.Config) -> str:
-    from sandbox.cluster import start_sandbox
     from sandbox.scenarios import SCENARIOS
 
     name = config.option.sandbox
     if name not in SCENARIOS:
         raise UsageError(f"--sandbox {name}: no such scenario; choose one of {', '.join(sorted(SCENARIOS))}")
+    from sandbox.cluster import start_sandbox
+
     running = start_sandbox(name)
     config.stash[SANDBOX_KEY] = running
     extra = list(running.suite_args)

@@ -465,38 +465,46 @@ header.warn{border-bottom-color:var(--error)}
 .count b{display:block;font-size:22px;line-height:1.1}
 .count.pass{background:var(--pass)}.count.fail{background:var(--fail)}.count.error{background:var(--error)}
 .count.skip{background:var(--skip)}
+.count.zero{background:#fff;color:var(--muted);border:1px solid var(--line)}
 .banner{margin:14px 0 0;padding:10px 14px;border-radius:6px;background:#fff1e5;border:1px solid var(--error);
 color:#7a3d00;font-weight:600}
 .notices{margin:12px 0 0;padding:8px 14px 8px 30px;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
 .finding{border:1px solid var(--line);border-left:6px solid var(--fail);border-radius:6px;padding:8px 12px;
 margin:0 0 8px;background:#fff}
 .finding.error{border-left-color:var(--error)}
-.finding .what{font-weight:600}.finding .msg{margin:3px 0 0;overflow-wrap:anywhere}
+.finding .what{font-weight:600}
+.chip{background:var(--soft);border:1px solid var(--line);border-radius:4px;padding:0 4px;margin-right:2px;font-weight:400}.finding .msg{margin:3px 0 0;overflow-wrap:anywhere}
 .finding .facts{margin:4px 0 0;color:var(--muted);font-size:12px;overflow-wrap:anywhere}
 .tag{display:inline-block;border-radius:4px;padding:0 7px;font-size:12px;font-weight:600;color:#fff;
 vertical-align:1px;margin-right:6px}
 .tag.fail{background:var(--fail)}.tag.error{background:var(--error)}.tag.pass{background:var(--pass)}
 .tag.skip{background:var(--skip)}
 .ok{color:var(--pass);font-weight:600}
+td.bad{color:var(--fail);font-weight:600}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;vertical-align:top;padding:4px 8px;border-bottom:1px solid var(--line)}
 th{background:var(--soft);font-weight:600}
 .matrix{width:auto}
-.matrix th.ep{text-align:center;min-width:92px;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.matrix th.ep{text-align:center;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 .matrix td.c{text-align:center;font-weight:600;font-size:12px;color:#fff;border:2px solid #fff;padding:3px 6px}
 .matrix td.pass{background:var(--pass)}.matrix td.fail{background:var(--fail)}
 .matrix td.error{background:var(--error)}.matrix td.skip{background:var(--skip)}
 .matrix td.na{background:var(--na);color:#9aa4ae;font-weight:400}
 .matrix td.none{background:#fff;color:var(--muted);font-weight:400;border:1px dashed var(--line)}
 .matrix td.id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:nowrap}
-.matrix td.sum{color:var(--muted);font-size:12px}
+.matrix td.sum{color:var(--muted);font-size:12px;min-width:330px}
+.matrix th.ep{min-width:84px}
 .matrix tr.group th{background:#fff;border-bottom:1px solid var(--ink);text-transform:uppercase;font-size:11px;
 letter-spacing:.06em;padding-top:12px}
 .legend{display:flex;gap:14px;margin:8px 0;font-size:12px;color:var(--muted)}
 .legend span::before{content:"";display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;
 vertical-align:-2px;background:var(--c)}
 .endpoint{border:1px solid var(--line);border-radius:6px;padding:4px 14px 10px;margin:0 0 14px}
-.endpoint .line{color:var(--muted);font-size:13px}
+.endpoint .line{color:var(--muted);font-size:13px;margin:0 0 6px}
+.endpoint .mode{font-size:12px;font-weight:600;color:var(--muted);border:1px solid var(--line);border-radius:10px;
+padding:1px 8px;margin-left:6px;vertical-align:1px}
+details{margin:8px 0 0}summary{cursor:pointer;color:var(--muted);font-size:13px}
+.obs td{font-size:12px;overflow-wrap:anywhere}
 .chain td{font-size:12.5px;overflow-wrap:anywhere}
 .timeline{border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto}
 .timeline text{font:11px -apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--ink)}
@@ -504,6 +512,8 @@ vertical-align:-2px;background:var(--c)}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
 """
 
+# The timeline shows at most this far before and after now.
+_TIMELINE_REACH = _dt.timedelta(days=2 * 365)
 _STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "error": "error", "skip": "skip"}
 _OUTCOME_STATUS = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skip"}
 _GROUP_TITLES = {"cluster": "Cluster objects", "certificate": "Certificate served", "transport": "Transport",
@@ -533,27 +543,38 @@ def _endpoint_columns(document: Mapping[str, Any], cells) -> list[str]:
     return order + sorted(seen - set(order))
 
 
+def _profile_text(profile: Mapping[str, Any]) -> str:
+    if not profile:
+        return "(unknown)"
+    parts = [str(profile.get("name", "custom"))]
+    if profile.get("min_version"):
+        parts.append(f"minimum {profile['min_version']}")
+    if profile.get("min_days_valid") is not None:
+        parts.append(f"at least {profile['min_days_valid']} days valid")
+    if profile.get("rsa_min_bits"):
+        parts.append(f"RSA ≥ {profile['rsa_min_bits']}, EC ≥ {profile.get('ec_min_bits')}")
+    return ", ".join(parts)
+
+
 def _header(document: Mapping[str, Any], cells) -> str:
     run = document.get("run", {})
     counts = dict.fromkeys(STATUSES, 0)
     for c in cells.values():
         counts[c["status"]] = counts.get(c["status"], 0) + 1
     state = "bad" if counts["fail"] else ("warn" if counts["error"] or run.get("incomplete") else "")
-    profile = run.get("profile") or {}
     meta = [
         ("Cluster", run.get("cluster_server") or "(unknown)"), ("Context", run.get("context") or "(unknown)"),
         ("Expected configuration", run.get("source") or "(not learned)"),
-        ("Profile", ", ".join(f"{k} {v}" for k, v in sorted(profile.items()) if k != "weak_cipher_families")
-         if profile else "(unknown)"),
+        ("Profile", _profile_text(run.get("profile") or {})),
         ("Started", run.get("started_at")), ("Finished", run.get("finished_at")),
         ("Tool version", run.get("tool_version")), ("Exit status", run.get("exit_status")),
     ]
-    parts = [f'<header class="{state}"><h1>Direktiv TLS conformance report</h1>',
-             f'<p class="sub">schema {_e(document.get("schema"))}</p><dl class="meta">']
+    parts = [f'<header class="{state}"><h1>Direktiv TLS conformance report</h1><dl class="meta">']
     parts += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta]
     parts.append('</dl><div class="counts">')
-    for status, label in (("fail", "failed"), ("error", "errors"), ("pass", "passed"), ("skip", "skipped")):
-        parts.append(f'<div class="count {status}"><b>{counts[status]}</b>{label}</div>')
+    for status, label in (("fail", "failed"), ("error", "not observed"), ("pass", "passed"), ("skip", "not applicable")):
+        zero = " zero" if not counts[status] else ""
+        parts.append(f'<div class="count {status}{zero}"><b>{counts[status]}</b>{label}</div>')
     parts.append("</div>")
     if run.get("incomplete"):
         parts.append(f'<div class="banner">Incomplete run: {_e(run.get("incomplete_reason"))}</div>')
@@ -565,23 +586,33 @@ def _header(document: Mapping[str, Any], cells) -> str:
 
 
 def _findings(cells, status: str, title: str, empty: str) -> str:
+    """The cells of one status as cards, catalog order; cells with the same message share one card."""
     summaries = {c.id: c.summary for c in CONTROLS}
     order = {c.id: i for i, c in enumerate(CONTROLS)}
     columns = [CLUSTER, *ENDPOINT_IDS]
     picked = sorted((k for k, v in cells.items() if v["status"] == status),
                     key=lambda k: (order.get(k[0], 999), columns.index(k[1]) if k[1] in columns else 99, k))
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key in picked:
+        groups.setdefault(cells[key].get("message") or "", []).append(key)
     parts = [f'<section id="{status}s"><h2>{_e(title)} ({len(picked)})</h2>']
     if not picked:
         parts.append(f'<p class="ok">{_e(empty)}</p>')
-    for control_id, endpoint in picked:
-        cell = cells[(control_id, endpoint)]
-        facts = cell.get("facts") or {}
+    for message, keys in groups.items():
+        control_id, endpoint = keys[0]
+        endpoints = list(dict.fromkeys(e for _, e in keys))
+        where = ", ".join(f"<code>{_e(e)}</code>" for e in endpoints)
+        if len(keys) == 1:
+            what = f"<code>{_e(control_id)}</code> on {where} — {_e(summaries.get(control_id, ''))}"
+        else:
+            ids = " ".join(f'<code class="chip">{_e(c)}</code>' for c in dict.fromkeys(c for c, _ in keys))
+            what = f"{len(keys)} controls on {where}: {ids}"
+        facts = cells[keys[0]].get("facts") or {}
         fact_text = " · ".join(f"{k}: {v}" for k, v in sorted(facts.items()))
         parts.append(
             f'<div class="finding {status}"><div class="what"><span class="tag {status}">{_STATUS_LABEL[status]}</span>'
-            f"<code>{_e(control_id)}</code> on <code>{_e(endpoint)}</code> — {_e(summaries.get(control_id, ''))}</div>"
-            f'<div class="msg">{_e(cell.get("message"))}</div>'
-            + (f'<div class="facts">{_e(fact_text)}</div>' if fact_text else "") + "</div>")
+            f'{what}</div><div class="msg">{_e(message)}</div>'
+            + (f'<div class="facts">{_e(fact_text)}</div>' if fact_text and len(keys) == 1 else "") + "</div>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -623,7 +654,40 @@ def _cert_row(digest: str, entry: Mapping[str, Any]) -> str:
     key = f"{f.get('key_type')} {f.get('key_bits')}" + (f" {f['key_curve']}" if f.get("key_curve") else "")
     return (f"<tr><td>{_e(f.get('subject') or '(empty subject)')}</td><td>{_e(f.get('issuer') or '(empty issuer)')}</td>"
             f"<td>{_e(names)}</td><td>{_e(f.get('not_after_iso'))}</td><td>{_e(key)}, {_e(f.get('signature_algorithm'))}</td>"
-            f'<td class="mono">{_e(digest[:16])}…</td></tr>')
+            f'<td class="mono" title="{_e(digest)}">{_e(digest[:16])}…</td></tr>')
+
+
+def _offer_text(offer: Mapping[str, Any]) -> str:
+    versions = offer.get("versions") or []
+    text = versions[0] if len(versions) == 1 else (f"{versions[0]}–{versions[-1]}" if versions else "")
+    if offer.get("ciphers"):
+        text += f" ciphers {offer['ciphers']}"
+    if offer.get("alpn"):
+        text += f", ALPN {','.join(offer['alpn'])}"
+    client = offer.get("client")
+    text += f", client certificate '{client.get('label')}'" if isinstance(client, dict) else ", no client certificate"
+    return f"SNI {offer.get('server_name') or '(none)'}, {text}"
+
+
+def _observation_row(name: str, attempt: Mapping[str, Any]) -> str:
+    result = attempt.get("result")
+    if not isinstance(result, dict):
+        return (f'<tr><td class="mono">{_e(name)}</td><td></td><td><span class="tag error">not observed</span></td>'
+                f"<td>{_e(attempt.get('error'))}</td><td>{_e(attempt.get('elapsed'))} s</td></tr>")
+    offer = result.get("offer")
+    offer_text = _offer_text(offer) if isinstance(offer, dict) else _e(attempt.get("record"))
+    if "outcome" in result:
+        outcome = str(result["outcome"])
+        bits = [result.get("version"), result.get("cipher"), result.get("alpn") and f"ALPN {result['alpn']}"]
+        if result.get("rejection"):
+            bits.append(f"{result['rejection']}" + (f": {result['alert']}" if result.get("alert") else ""))
+        if result.get("late_rejection"):
+            bits.append("after the handshake")
+        seen = f"{outcome} " + " ".join(str(b) for b in bits if b)
+    else:
+        seen = ""
+    return (f'<tr><td class="mono">{_e(name)}</td><td>{_e(offer_text)}</td><td>{_e(seen)}</td>'
+            f"<td>{_e(result.get('detail', ''))}</td><td>{_e(attempt.get('elapsed'))} s</td></tr>")
 
 
 def _endpoints(document: Mapping[str, Any]) -> str:
@@ -639,10 +703,11 @@ def _endpoints(document: Mapping[str, Any]) -> str:
         where = f"{spec.get('namespace')}/{spec.get('service')}:{spec.get('port')}"
         secret = spec.get("secret")
         secret_text = f"{secret.get('namespace')}/{secret.get('name')}" if isinstance(secret, dict) else "none"
-        parts.append(f'<div class="endpoint"><h3><code>{_e(eid)}</code> — expected {_e(spec.get("mode"))}</h3>'
+        mode = {"tls": "TLS", "mtls": "mTLS"}.get(str(spec.get("mode")), str(spec.get("mode")))
+        parts.append(f'<div class="endpoint"><h3><code>{_e(eid)}</code> <span class="mode">expected {_e(mode)}</span></h3>'
                      f'<div class="line">service {_e(where)} · SNI {_e(spec.get("server_name"))} · expected names '
                      f'{_e(", ".join(spec.get("expected_names") or []))} · secret {_e(secret_text)} · pods '
-                     f'{_e(", ".join(ep.get("pods") or []) or "none")} · anchor {_e(ep.get("anchor_source") or "none")}</div>')
+                     f'{_e(", ".join(ep.get("pods") or []) or "none")} · trust anchor {_e(ep.get("anchor_source") or "none")}</div>')
         if ep.get("unreachable"):
             parts.append(f'<p><span class="tag error">unreachable</span>{_e(ep["unreachable"])}</p>')
         chain = ep.get("served_chain") or []
@@ -653,9 +718,47 @@ def _endpoints(document: Mapping[str, Any]) -> str:
             parts.append("</tbody></table>")
         elif not ep.get("unreachable"):
             parts.append('<p class="line">No certificate was served.</p>')
+        attempts = ep.get("attempts") or {}
+        if attempts:
+            parts.append(f"<details><summary>{len(attempts)} observations</summary><table class=\"obs\"><thead><tr>"
+                         "<th>attempt</th><th>offer</th><th>outcome</th><th>detail</th><th>time</th></tr></thead><tbody>")
+            parts += [_observation_row(name, attempts[name]) for name in sorted(attempts)]
+            parts.append("</tbody></table></details>")
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
+
+
+def _places(seen_in: Iterable[str]) -> str:
+    """Where a certificate was seen, in few words: ``served by lb, flow-grpc; secret default/x``."""
+    served, others = [], []
+    for place in seen_in:
+        m = re.match(r"(?:served by (\S+)|(\S+) attempt )", place)
+        if m:
+            served.append(m.group(1) or m.group(2))
+            continue
+        m = re.match(r"secret (\S+) ", place)
+        others.append(f"secret {m.group(1)}" if m else place)
+    parts = []
+    if served:
+        parts.append("served by " + ", ".join(dict.fromkeys(served)))
+    parts += list(dict.fromkeys(others))
+    return "; ".join(parts)
+
+
+def _ticks(lo: _dt.datetime, hi: _dt.datetime) -> list[tuple[_dt.datetime, str]]:
+    months = 3 if (hi - lo).days <= 3 * 366 else 12
+    ticks = []
+    year, month = lo.year, 1
+    while True:
+        tick = _dt.datetime(year, month, 1, tzinfo=_dt.timezone.utc)
+        if tick > hi:
+            return ticks
+        if tick >= lo:
+            ticks.append((tick, str(year) if month == 1 else f"{year}-{month:02d}"))
+        month += months
+        if month > 12:
+            year, month = year + 1, 1
 
 
 def _timeline(document: Mapping[str, Any]) -> str:
@@ -674,34 +777,45 @@ def _timeline(document: Mapping[str, Any]) -> str:
         parts.append("<p>No certificate was seen.</p></section>")
         return "".join(parts)
     rows.sort(key=lambda r: (r[0], r[2]))
-    lo = min(min(r[1] for r in rows), now)
-    hi = max(max(r[0] for r in rows), now)
+    # The window: every certificate seen, but no more than _TIMELINE_REACH either side of now, so a ten-year CA
+    # does not squash the 90-day leaves into slivers. Bars that run past the window end square.
+    lo = max(min(min(r[1] for r in rows), now), now - _TIMELINE_REACH)
+    hi = min(max(max(r[0] for r in rows), now), now + _TIMELINE_REACH)
+    lo, hi = lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02
     span = max((hi - lo).total_seconds(), 1.0)
-    label_w, bar_w, row_h, top = 430, 820, 22, 26
-    width, height = label_w + bar_w + 20, top + row_h * len(rows) + 24
+    label_w, bar_w, info_w, row_h, top = 390, 640, 230, 22, 26
+    width, height = label_w + bar_w + info_w, top + row_h * len(rows) + 24
 
     def x(moment: _dt.datetime) -> float:
+        moment = min(max(moment, lo), hi)
         return label_w + bar_w * (moment - lo).total_seconds() / span
 
-    svg = [f'<svg class="timeline-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="certificate validity timeline">']
-    for year in range(lo.year, hi.year + 2):
-        tick = _dt.datetime(year, 1, 1, tzinfo=_dt.timezone.utc)
-        if lo <= tick <= hi:
-            svg.append(f'<line x1="{x(tick):.1f}" y1="{top - 6}" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#d1d9e0"/>'
-                       f'<text class="muted" x="{x(tick) + 3:.1f}" y="{top - 10}">{year}</text>')
+    svg = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+           'aria-label="certificate validity timeline">']
+    svg.append(f'<rect x="{label_w}" y="{top - 4}" width="{bar_w}" height="{height - top - 16}" fill="#f6f8fa"/>')
+    for tick, label in _ticks(lo, hi):
+        svg.append(f'<line x1="{x(tick):.1f}" y1="{top - 6}" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#d1d9e0"/>'
+                   f'<text class="muted" x="{x(tick) + 3:.1f}" y="{top - 10}">{_e(label)}</text>')
     for i, (end, start, digest, f, seen) in enumerate(rows):
         y = top + i * row_h
         days_left = (end - now).total_seconds() / 86400
-        colour = "#cf222e" if days_left < 0 or start > now else ("#d4720b" if days_left < min_days else "#1a7f37")
+        if start > now:
+            colour, state = "#cf222e", "not yet valid"
+        elif days_left < 0:
+            colour, state = "#cf222e", f"expired {-days_left:.0f} d ago"
+        else:
+            colour = "#d4720b" if days_left < min_days else "#1a7f37"
+            state = f"{days_left:.0f} d left"
         who = f.get("common_name") or f.get("subject") or "(empty subject)"
-        where = "; ".join(seen)
+        where = _places(seen)
         label = f"{who} — {where}"
-        short = label if len(label) <= 72 else label[:71] + "…"
-        tip = f"{who}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{where}\nsha256 {digest}"
+        short = label if len(label) <= 62 else label[:61] + "…"
+        tip = f"{who}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{'; '.join(seen)}\nsha256 {digest}"
+        radius = 0 if start < lo or end > hi else 3
         svg.append(f'<g><title>{_e(tip)}</title><text x="4" y="{y + 15}">{_e(short)}</text>'
-                   f'<rect x="{x(start):.1f}" y="{y + 4}" width="{max(x(end) - x(start), 2):.1f}" height="{row_h - 8}" '
-                   f'rx="3" fill="{colour}"/></g>')
+                   f'<rect class="bar" x="{x(start):.1f}" y="{y + 4}" width="{max(x(end) - x(start), 2):.1f}" height="{row_h - 8}" '
+                   f'rx="{radius}" fill="{colour}"/><text class="muted" x="{label_w + bar_w + 10}" y="{y + 15}">'
+                   f"{_e(f.get('not_after_iso', '')[:10])} · {_e(state)}</text></g>")
     nx = x(now)
     svg.append(f'<line x1="{nx:.1f}" y1="{top - 4}" x2="{nx:.1f}" y2="{height - 18}" stroke="#1f2328" '
                f'stroke-width="2" stroke-dasharray="4 3"/><text x="{nx + 4:.1f}" y="{height - 6}">now {_e(_iso(now))}</text>')
@@ -725,10 +839,12 @@ def _secrets(document: Mapping[str, Any]) -> str:
         leaf = s.get("cert_chain_sha256") or []
         f = (certs.get(leaf[0], {}).get("facts") or {}) if leaf else {}
         leaf_text = f"{f.get('subject') or '(empty subject)'}, notAfter {f.get('not_after_iso')}" if f else "—"
-        found = "yes" if s.get("found") else ("error: " + s["error"] if s.get("error") else "no")
+        found = "yes" if s.get("found") else ("error: " + s["error"] if s.get("error") else "missing")
+        found_class = "" if s.get("found") else ' class="bad"'
         km = {True: "yes", False: "NO", None: "—"}[s.get("key_matches")]
-        parts.append(f"<tr><td><code>{_e(ref)}</code></td><td>{_e(found)}</td><td>{_e(s.get('type') or '—')}</td>"
-                     f"<td>{_e(', '.join(s.get('keys') or []))}</td><td>{_e(leaf_text)}</td><td>{_e(km)}</td>"
+        km_class = ' class="bad"' if s.get("key_matches") is False else ""
+        parts.append(f"<tr><td><code>{_e(ref)}</code></td><td{found_class}>{_e(found)}</td><td>{_e(s.get('type') or '—')}</td>"
+                     f"<td>{_e(', '.join(s.get('keys') or []))}</td><td>{_e(leaf_text)}</td><td{km_class}>{_e(km)}</td>"
                      f"<td>{_e('; '.join(s.get('problems') or []))}</td></tr>")
     parts.append("</tbody></table></section>")
     return "".join(parts)

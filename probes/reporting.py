@@ -159,6 +159,8 @@ class ReportWriter:
         return Path(self.config.invocation_params.dir, os.path.expanduser(xmlpath)).resolve()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.config.option.collectonly:
+            return  # nothing was observed or judged: keep the last run's reports
         state = self._state()
         evidence = getattr(state, "evidence", None) if state is not None else None
         self.incomplete = self._incomplete(session, exitstatus, state, evidence)
@@ -196,6 +198,8 @@ class ReportWriter:
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         tr = terminalreporter
+        if not self.written and not self.problems:
+            return
         tr.write_sep("-", "Direktiv TLS conformance by endpoint")
         counts = self._counts()
         order = [CLUSTER, *ENDPOINT_IDS]

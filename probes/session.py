@@ -37,7 +37,7 @@ def check_usage(config: pytest.Config, kubeconfig: str | None) -> None:
     from probes.x509 import load_pem_bundle
 
     opt = config.option
-    Cluster.from_kubeconfig(kubeconfig, context=opt.context)
+    Cluster.from_kubeconfig(kubeconfig, context=opt.context).close()
     if opt.values:
         load_values_file(opt.values)
     if opt.ca_file:
@@ -96,11 +96,12 @@ def gather_from_options(config: pytest.Config, kubeconfig: str | None, profile):
         cluster = Cluster.from_kubeconfig(kubeconfig, context=opt.context, timeouts=timeouts)
     except UsageError as exc:
         raise ObservationError(str(exc)) from None
-    expected = expected_configuration(cluster, opt)
-    topology = derive_topology(expected.values, release=opt.release, namespace=opt.namespace,
-                               services_namespace=opt.services_namespace)
-    ca_file_pem = Path(opt.ca_file).read_bytes() if opt.ca_file else None
-    options = ObserveOptions(
-        timeouts=timeouts, budget=opt.budget, profile=profile, ca_file_pem=ca_file_pem,
-        ca_file_source=f"--ca-file {opt.ca_file}" if opt.ca_file else "", ca_key_secret=opt.ca_key_secret)
-    return gather(cluster, topology, options, source=expected.source, notices=expected.notices)
+    with cluster:
+        expected = expected_configuration(cluster, opt)
+        topology = derive_topology(expected.values, release=opt.release, namespace=opt.namespace,
+                                   services_namespace=opt.services_namespace)
+        ca_file_pem = Path(opt.ca_file).read_bytes() if opt.ca_file else None
+        options = ObserveOptions(
+            timeouts=timeouts, budget=opt.budget, profile=profile, ca_file_pem=ca_file_pem,
+            ca_file_source=f"--ca-file {opt.ca_file}" if opt.ca_file else "", ca_key_secret=opt.ca_key_secret)
+        return gather(cluster, topology, options, source=expected.source, notices=expected.notices)

@@ -32,7 +32,6 @@ import base64
 import copy
 import datetime as _dt
 import hmac
-import json
 import os
 import re
 import secrets as _secrets
@@ -540,7 +539,10 @@ class ApiServer:
     ) -> web.Response | None:
         forbidden, failure, delay = self.store.faults(group, plural, namespace)
         if delay:
-            await asyncio.sleep(delay)
+            try:  # a stopping server stops waiting at once
+                await asyncio.wait_for(asyncio.shield(self._stop.wait()), delay)
+            except asyncio.TimeoutError:
+                pass
         if forbidden:
             subject = f'{_qualified(group, plural.split("/")[0])} "{name}"' if name else _qualified(group, plural)
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"

@@ -45,6 +45,7 @@ __all__ = [
     "ServerSpec",
     "ClusterObjects",
     "Scenario",
+    "ALL_SCENARIOS",
     "SCENARIOS",
     "BASELINES",
     "scenario",
@@ -195,7 +196,8 @@ class ServerSpec:
         pod_certs: one entry per replica: None serves the mounted secret, a :class:`CertSpec` id serves that
             certificate instead (a replica that did not reload after renewal). Empty: one replica.
         sni_names: for ``lb``, the SNI names Envoy has a TLS virtual host for (None: ``ingress.host``).
-        default_certificate: for ``lb``, a handshake whose SNI matches no virtual host still gets the certificate.
+        fallback_certificate: for ``lb``, a handshake whose SNI matches no virtual host still gets the certificate
+            (Contour's opt-in fallback certificate; off by default, as in Contour).
         host_certs: for ``knative``, (host, :class:`CertSpec` id) pairs served instead of the default secret.
     """
 
@@ -215,7 +217,7 @@ class ServerSpec:
     redirect: bool = True
     pod_certs: tuple[str | None, ...] = ()
     sni_names: tuple[str, ...] | None = None
-    default_certificate: bool = True
+    fallback_certificate: bool = False
     host_certs: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -706,7 +708,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
     _variant(
         "lb-no-cert-for-host",
         "Envoy has a TLS virtual host for localhost only and no fallback certificate: myhost.mydomain gets none",
-        servers=(ServerSpec("lb", sni_names=("localhost",), default_certificate=False),),
+        servers=(ServerSpec("lb", sni_names=("localhost",)),),
         fails=_on("lb", "T-TLS-HANDSHAKE", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", "C-CHAIN-TRUSTED",
                   "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH", "C-SERVED-MATCHES-SECRET"),
     ),
@@ -796,9 +798,20 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
     ),
 )
 
-SCENARIOS: Mapping[str, Scenario] = {
-    s.name: s for s in (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
-}
+# Every scenario, the baselines first.
+ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
+
+
+def _registry(scenarios: Iterable[Scenario]) -> dict[str, Scenario]:
+    registry: dict[str, Scenario] = {}
+    for item in scenarios:
+        if item.name in registry:
+            raise ValueError(f"two scenarios are named {item.name!r}; scenario names must be unique")
+        registry[item.name] = item
+    return registry
+
+
+SCENARIOS: Mapping[str, Scenario] = _registry(ALL_SCENARIOS)
 
 
 def scenario_names() -> tuple[str, ...]:

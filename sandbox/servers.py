@@ -467,8 +467,8 @@ def _server_context(tls: ServerTLS | None, policy: TLSPolicy) -> SSL.Context:
         key = serialization.load_pem_private_key(tls.key.bytes(), password=None)
     except (ValueError, TypeError):
         raise ValueError("tls.key is not an unencrypted PEM private key") from None
-    ctx.use_privatekey(key)
     try:
+        ctx.use_privatekey(key)
         ctx.check_privatekey()
     except SSL.Error:
         raise ValueError("tls.key is not the private key of tls.crt (Go's tls.X509KeyPair refuses it)") from None
@@ -707,7 +707,8 @@ class GrpcHealthServer(_Base):
     wishes); ``ClientAuth.REQUIRE_AND_VERIFY`` demands a client certificate chaining to ``client_ca_pem``.
     grpcio has no 'request' or 'verify if given' mode: use :class:`TLSTerminator` for those.
     With ``health_service=False`` no service is registered, so every call gets UNIMPLEMENTED (a server that
-    is reached but has no health service, like Direktiv's own).
+    is reached but has no health service, like Direktiv's own). ``delay`` holds every Check that long before
+    answering (a slow server; stop() releases held calls).
     """
 
     def __init__(
@@ -716,6 +717,7 @@ class GrpcHealthServer(_Base):
         *,
         service_name: str = DEFAULT_SERVICE_NAME,
         health_service: bool = True,
+        delay: float = 0.0,
         max_workers: int = 2,
     ) -> None:
         if tls is not None and tls.client_auth not in (ClientAuth.NONE, ClientAuth.REQUIRE_AND_VERIFY):
@@ -723,7 +725,8 @@ class GrpcHealthServer(_Base):
         self._executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-health")
         self._server = grpc.server(self._executor, options=[("grpc.so_reuseport", 0)])
         if health_service:
-            servicer = health.HealthServicer()
+            self._release = threading.Event()
+            servicer = _SlowHealthServicer(delay, self._release) if delay > 0 else health.HealthServicer()
             servicer.set("", health_pb2.HealthCheckResponse.SERVING)
             servicer.set(service_name, health_pb2.HealthCheckResponse.SERVING)
             health_pb2_grpc.add_HealthServicer_to_server(servicer, self._server)
@@ -747,8 +750,21 @@ class GrpcHealthServer(_Base):
         self.address = ("127.0.0.1", port)
 
     def _close(self) -> None:
+        if hasattr(self, "_release"):
+            self._release.set()
         self._server.stop(grace=None).wait(_JOIN_TIMEOUT)
         self._executor.shutdown(wait=True)
+
+
+class _SlowHealthServicer(health.HealthServicer):
+    def __init__(self, delay: float, release: threading.Event) -> None:
+        super().__init__()
+        self._delay = delay
+        self._release_event = release
+
+    def Check(self, request, context):  # noqa: N802 (the gRPC method name)
+        self._release_event.wait(self._delay)
+        return super().Check(request, context)
 
 
 class TLSTerminator(_ListenerServer):
@@ -757,9 +773,9 @@ class TLSTerminator(_ListenerServer):
     Go-like choices: a first record that is not a TLS handshake (or alert) closes the connection without an
     answer ("first record does not look like a TLS handshake"); versions, suites, ALPN come from ``policy``
     (default: Go 1.15, TLS 1.0 to 1.3); client certificates as ``tls.client_auth`` says, verified against
-    ``tls.client_ca_pem`` with the clientAuth usage. Known difference: OpenSSL's alert for a missing client
-    certificate under TLS 1.2 is handshake_failure, Go's is bad_certificate; under TLS 1.3 both send
-    certificate_required after the client has finished its handshake.
+    ``tls.client_ca_pem`` with the clientAuth usage. A client without a certificate: under TLS 1.3 it finishes
+    its side of the handshake and then reads the alert certificate_required (as Go sends); under TLS 1.2 the
+    handshake fails with OpenSSL's handshake_failure where Go sends bad_certificate.
     """
 
     def __init__(
@@ -779,6 +795,7 @@ class TLSTerminator(_ListenerServer):
 
     def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
         if not _looks_like_tls(_peek(sock, 3, self._io_timeout)):
+            _drain_and_close(sock)  # Go: "first record does not look like a TLS handshake", no answer
             return
         stream = _accept_tls(sock, self._ctx, self._io_timeout)
         if stream is None:
@@ -828,9 +845,10 @@ class GoTLSGrpcServer(_Base):
         policy: TLSPolicy = GO_GRPC_POLICY,
         service_name: str = DEFAULT_SERVICE_NAME,
         health_service: bool = True,
+        delay: float = 0.0,
         io_timeout: float = DEFAULT_IO_TIMEOUT,
     ) -> None:
-        self.backend = GrpcHealthServer(service_name=service_name, health_service=health_service)
+        self.backend = GrpcHealthServer(service_name=service_name, health_service=health_service, delay=delay)
         self.front: TLSTerminator | None = None
         if tls is not None:
             try:
@@ -885,7 +903,7 @@ class GoHttpsServer(_ListenerServer):
         if not _looks_like_tls(head):
             if head[:5] in _GO_HTTP_PREFIXES:
                 sock.sendall(GO_HTTPS_PLAINTEXT_REPLY)
-                _drain_and_close(sock)
+            _drain_and_close(sock)
             return
         stream = _accept_tls(sock, self._ctx, self._io_timeout)
         if stream is not None:
@@ -931,7 +949,8 @@ class _EnvoyTLS(_ListenerServer):
 
     def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
         if not _looks_like_tls(_peek(sock, 3, self._io_timeout)):
-            return  # Envoy's TLS inspector finds no ClientHello: the connection is closed
+            _drain_and_close(sock)  # Envoy's TLS inspector finds no ClientHello: the connection is closed
+            return
         stream = _accept_tls(sock, self._initial, self._io_timeout)
         if stream is not None:
             _serve_http(stream, self._respond, h2=stream.alpn == "h2", bad_request=_ENVOY_BAD_REQUEST_REPLY)
@@ -1028,6 +1047,18 @@ def _read_first_flight(sock: socket.socket, timeout: float) -> bytes:
         return data
 
 
+def _hold(sock: socket.socket, stopping: threading.Event, seconds: float) -> None:
+    """Keep the connection open, discarding what arrives, until the peer leaves, ``seconds`` pass, or stop()."""
+    deadline = time.monotonic() + seconds
+    while not stopping.is_set() and time.monotonic() < deadline:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return
+        except TimeoutError:
+            return
+
+
 class SilentServer(_ListenerServer):
     """Accepts and never answers; reads and discards until the client leaves, ``hold`` passes, or stop()."""
 
@@ -1035,14 +1066,7 @@ class SilentServer(_ListenerServer):
         super().__init__(io_timeout=hold)
 
     def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
-        deadline = time.monotonic() + self._io_timeout
-        while not stopping.is_set() and time.monotonic() < deadline:
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            try:
-                if not sock.recv(65536):
-                    return
-            except TimeoutError:
-                return
+        _hold(sock, stopping, self._io_timeout)
 
 
 class ResetServer(_ListenerServer):
@@ -1083,7 +1107,8 @@ class GarbageServer(_ListenerServer):
 class TricklingServer(_ListenerServer):
     """Reads the client's first flight and sends back one byte every ``interval`` seconds: the real server flight
     (ServerHello, certificate...) that OpenSSL produces for that ClientHello, or garbage; then holds the
-    connection until the client leaves or stop(). Without ``tls`` a throwaway ECDSA certificate is used."""
+    connection until the client leaves, ``hold`` passes, or stop(). Without ``tls`` a throwaway ECDSA
+    certificate is used."""
 
     def __init__(
         self,
@@ -1129,7 +1154,7 @@ class TricklingServer(_ListenerServer):
             if stopping.wait(self._interval):
                 return
             sock.sendall(payload[i : i + 1])
-        stopping.wait(self._hold)
+        _hold(sock, stopping, self._hold)
 
 
 class RefusingPort(_Base):

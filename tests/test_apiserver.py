@@ -231,7 +231,7 @@ def test_fault_switches_fail_and_delay(api, api_client):
     api.store.clear_faults()
     api.store.delay("configmaps", 1.0)
     with pytest.raises(Exception) as slow:
-        core.read_namespaced_config_map("config-contour", "knative-serving-knative", _request_timeout=0.1)
+        core.read_namespaced_config_map("config-contour", "knative-serving-knative", _request_timeout=0.05)
     assert "timed out" in str(slow.value).lower()
 
 
@@ -322,15 +322,6 @@ def _ws(api, path: str, protocols: list[str] | None) -> WebSocket:
     url = api.url.replace("https://", "wss://") + path
     ws.connect(url, header=[f"Authorization: Bearer {api.token}"], subprotocols=protocols, timeout=5)
     return ws
-
-
-def _frames(ws: WebSocket, until_close: bool = True) -> list[tuple[int, bytes]]:
-    frames = []
-    while True:
-        opcode, data = ws.recv_data()
-        if opcode == ABNF.OPCODE_CLOSE:
-            return frames
-        frames.append((opcode, data))
 
 
 def test_port_frames_come_first_and_a_refused_port_reports_containerds_text(forward_api):

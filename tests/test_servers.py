@@ -15,7 +15,15 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
-from probes.pki import SERVER_AND_CLIENT_USAGES, CertificateAuthority, foreign_ca_client, self_signed_certificate
+from probes.pki import (
+    SERVER_AND_CLIENT_USAGES,
+    CertificateAuthority,
+    expired_client,
+    foreign_ca_client,
+    no_clientauth_client,
+    self_signed_certificate,
+    self_signed_clone,
+)
 from sandbox.servers import (
     GO_BAD_REQUEST_REPLY,
     GO_GRPC_POLICY,
@@ -238,14 +246,36 @@ def test_tls12_client_without_certificate_fails_the_handshake(flow_cert):
             connect_tls(server.address, client_context(versions=("TLSv1.2", "TLSv1.2"))).close()
 
 
-def test_require_and_verify_accepts_the_configured_client_and_rejects_a_foreign_ca(flow_cert):
-    foreign = foreign_ca_client(flow_cert.cert_pem)
+def test_require_and_verify_accepts_the_configured_client(flow_cert):
     with GoTLSGrpcServer(ServerTLS.from_issued(flow_cert, mtls=True)) as server:
         with connect_tls(server.address, client_context(alpn=("h2",), identity=flow_cert)) as tls:
             assert h2_settings_came_back(tls)
-        with connect_tls(server.address, client_context(alpn=("h2",), identity=foreign)) as tls:
-            with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
+
+
+BAD_CLIENTS = {
+    "foreign-ca": lambda ca, cert: foreign_ca_client(cert.cert_pem),
+    "self-signed-clone": lambda ca, cert: self_signed_clone(cert.cert_pem),
+    "expired": lambda ca, cert: expired_client(ca, cert.cert_pem),
+    "no-clientauth": lambda ca, cert: no_clientauth_client(ca, cert.cert_pem),
+}
+
+
+@pytest.mark.parametrize("label", sorted(BAD_CLIENTS))
+def test_require_and_verify_rejects_bad_client_certificates_like_go(ca, flow_cert, label):
+    bad = BAD_CLIENTS[label](ca, flow_cert)
+    with GoTLSGrpcServer(ServerTLS.from_issued(flow_cert, mtls=True)) as server:
+        with connect_tls(server.address, client_context(alpn=("h2",), identity=bad)) as tls:
+            with pytest.raises(ssl.SSLError, match="ALERT"):  # TLS 1.3: the verdict arrives after the handshake
                 h2_settings_came_back(tls)
+
+
+def test_request_mode_asks_for_a_certificate_but_accepts_anything(flow_cert):
+    tls = replace(ServerTLS.from_issued(flow_cert, mtls=True), client_auth=ClientAuth.REQUEST)
+    foreign = foreign_ca_client(flow_cert.cert_pem)
+    with GrpcHealthServer() as backend, TLSTerminator(backend.address, tls) as front:
+        for identity in (None, foreign):
+            with connect_tls(front.address, client_context(alpn=("h2",), identity=identity)) as conn:
+                assert h2_settings_came_back(conn)
 
 
 def test_terminator_closes_plaintext_without_an_answer(flow_cert):

@@ -1,0 +1,800 @@
+"""Start a scenario: its PKI, a real server per pod port on 127.0.0.1, and an emulated API server that serves the
+Direktiv-shaped objects and forwards ``pods/portforward`` to those servers.
+
+``start_sandbox("conformant")`` returns a :class:`RunningSandbox` with a kubeconfig the suite can use
+(``pytest suites/ --kubeconfig PATH`` plus :attr:`RunningSandbox.suite_args`). The layout is Direktiv v0.4's
+(TOPOLOGY.md), release ``direktiv`` in ``default``:
+
+    contour-external  Service envoy 80->http(8080) 443->https(8443)   pod envoy-*       the LoadBalancer
+    contour-internal  Service envoy 80->http(8080) 443->https(8443)   pod envoy-*       knative's Contour
+    default           direktiv-api-service 8080, direktiv-ui 8080      pods direktiv-api-*, direktiv-ui-*
+                      direktiv-ingress-hl 6666, direktiv-flow-hl 7777  pod direktiv-flow-* (containers ingress, flow)
+                      direktiv-functions-hl 5555                       pod direktiv-functions-*
+    direktiv-services-direktiv   knative Services, the sidecar's flow secret, the init pods' secret
+    knative-serving-knative      ConfigMap config-contour
+    cert-manager                 Secret direktiv-ca (the CA, with its key), Certificate direktiv-ca
+
+Secrets are written as cert-manager writes them (``kubernetes.io/tls``: ``tls.crt``, ``tls.key``, ``ca.crt``,
+and its annotations); the Helm release secret holds the chart's real defaults (``data/``) and the scenario's
+values. A pod whose secret is missing stays Pending, one whose ``tls.key`` does not match stays not Ready (as the
+Go servers refuse the pair), and neither gets a server. Keys are ECDSA P-256 unless a scenario asks for RSA.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Mapping
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from probes import pki
+from probes.helm import HelmRelease, release_secret_object
+from probes.topology import EndpointSpec, Mode, Topology, derive_topology
+from sandbox import quirks
+from sandbox.apiserver import ApiServer, ObjectStore, secret_object
+from sandbox.scenarios import (
+    CA_SECRET,
+    NAMESPACE,
+    RELEASE,
+    SERVICES_NAMESPACE,
+    ClientAuth,
+    Engine,
+    Issuer,
+    Scenario,
+    ServerSpec,
+    scenario as find_scenario,
+)
+from sandbox.servers import (
+    ENVOY_CIPHERS,
+    GO_1_15_CIPHERS,
+    WEAK_CIPHERS,
+    ClientAuth as ServerClientAuth,
+    GoHttpsServer,
+    GoTLSGrpcServer,
+    GrpcHealthServer,
+    LoadBalancer,
+    ServerTLS,
+    TLSPolicy,
+)
+
+__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "PodPort", "RunningSandbox", "chart_defaults", "start_sandbox"]
+
+CHART_VERSION = "0.4.1"
+# The chart's default values at tag v0.4.1 (a copy of shared/direktiv-chart-values-v0.4.1.yaml, shipped with the
+# package): what chart.values holds in a real release secret.
+CHART_VALUES_PATH = Path(__file__).with_name("data") / f"direktiv-chart-values-v{CHART_VERSION}.yaml"
+EXTERNAL_CONTOUR = "contour-external"
+INTERNAL_CONTOUR = "contour-internal"
+KNATIVE_SERVING = "knative-serving-knative"
+CERT_MANAGER = "cert-manager"
+_NODE = "sandbox-node-1"
+# Envoy's listener ports inside its pod (Contour's example deployment): the Service maps 80/443 onto them.
+_ENVOY_HTTP, _ENVOY_HTTPS = 8080, 8443
+
+
+def chart_defaults() -> dict:
+    """The Direktiv chart's default values (``chart.values`` of the release)."""
+    return yaml.safe_load(CHART_VALUES_PATH.read_text()) or {}
+
+
+# ------------------------------------------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class PodPort:
+    """One container port of a sandbox pod and where its real server listens.
+
+    Attributes:
+        namespace: the pod's namespace.
+        pod: the pod's name.
+        port: the container port (what ``pods/portforward?ports=`` names).
+        endpoint: the endpoint ID it serves (CONTROLS.md), e.g. ``flow-grpc``.
+        address: the real server's (host, port) on 127.0.0.1, None when nothing listens (port-forward refused).
+    """
+
+    namespace: str
+    pod: str
+    port: int
+    endpoint: str
+    address: tuple[str, int] | None
+
+
+class RunningSandbox:
+    """A started scenario; ``stop()`` (or leaving the ``with`` block) stops every server and the API server and
+    removes the files it wrote.
+
+    Attributes:
+        scenario: the scenario it runs.
+        kubeconfig_path: the kubeconfig selecting the emulated API server (0600).
+        api_url: the API server's URL.
+        suite_args: pytest options the scenario needs besides ``--kubeconfig``.
+        topology: what the scenario's values make the suite expect (probes.topology).
+        ports: every container port of every pod, with its server's address.
+        ca_pem: the cluster CA (cert-manager/direktiv-ca) certificate.
+        store: the API server's object store (tests may change it).
+    """
+
+    def __init__(self, scenario: Scenario, *, kubeconfig_path: Path, api: ApiServer, store: ObjectStore,
+                 topology: Topology, ports: tuple[PodPort, ...], ca_pem: bytes, cleanup: ExitStack) -> None:
+        self.scenario = scenario
+        self.kubeconfig_path = kubeconfig_path
+        self.api_url = api.url
+        self.suite_args: list[str] = list(scenario.suite_args)
+        self.topology = topology
+        self.ports = ports
+        self.ca_pem = ca_pem
+        self.store = store
+        self._cleanup = cleanup
+
+    def __repr__(self) -> str:
+        return f"RunningSandbox({self.scenario.name!r}, api_url={self.api_url!r})"
+
+    def __enter__(self) -> "RunningSandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every server and the API server, remove the kubeconfig and temp files; idempotent."""
+        self._cleanup.close()
+
+    def suite_command(self) -> list[str]:
+        """The command that points the suite at this sandbox."""
+        return ["pytest", "suites/", "--kubeconfig", str(self.kubeconfig_path), *self.suite_args]
+
+    def pod_ports(self, endpoint: str) -> tuple[PodPort, ...]:
+        """The pod ports serving ``endpoint``, replicas in order (for lb/knative: both of Envoy's ports)."""
+        return tuple(p for p in self.ports if p.endpoint == endpoint)
+
+    def address(self, endpoint: str, *, replica: int = 0, port: int | None = None) -> tuple[str, int]:
+        """Where the real server of ``endpoint`` listens (skipping port-forward), for tests; ``port`` picks the
+        container port (Envoy's 8080/8443), default the endpoint's main one. ``LookupError`` when none does."""
+        candidates = [p for p in self.pod_ports(endpoint) if port is None or p.port == port]
+        if port is None and endpoint in ("lb", "knative"):
+            https = [p for p in candidates if p.port == _ENVOY_HTTPS and p.address]
+            candidates = https or candidates
+        pods = list(dict.fromkeys(p.pod for p in candidates))
+        if replica >= len(pods):
+            raise LookupError(f"{endpoint} has no replica {replica} serving port {port or 'default'}")
+        found = next(p for p in candidates if p.pod == pods[replica])
+        if found.address is None:
+            raise LookupError(f"nothing listens on {found.namespace}/{found.pod} port {found.port} ({endpoint})")
+        return found.address
+
+
+# ----------------------------------------------------------------------------------------------------------- PKI
+
+
+def _intermediate(root: pki.CertificateAuthority) -> pki.CertificateAuthority:
+    """An intermediate CA signed by ``root`` (cert-manager's CA issuer backed by an intermediate)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    root_key = serialization.load_pem_private_key(root.key.bytes(), password=None)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "direktiv-intermediate")]))
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + pki.DEFAULT_DURATION)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.cert.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    return pki.CertificateAuthority(cert, key)
+
+
+class _Pki:
+    """The scenario's CAs (made when first needed) and its issued certificates, by CertSpec id."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.ca = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
+        self._cas: dict[Issuer, pki.CertificateAuthority] = {Issuer.CA: self.ca}
+        self._certs: dict[str, pki.IssuedCertificate] = {}
+
+    def authority(self, issuer: Issuer) -> pki.CertificateAuthority:
+        if issuer not in self._cas:
+            if issuer is Issuer.OTHER_CA:
+                self._cas[issuer] = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
+            elif issuer is Issuer.INTERMEDIATE:
+                self._cas[issuer] = _intermediate(self.ca)
+            else:
+                raise ValueError(f"{issuer.value} is not a CA")
+        return self._cas[issuer]
+
+    def ca_pem(self, issuer: Issuer) -> bytes:
+        """What ``ca.crt`` holds for a certificate from ``issuer`` (the root, for the intermediate)."""
+        if issuer is Issuer.INTERMEDIATE:
+            return self.ca.cert_pem
+        return self.authority(issuer).cert_pem
+
+    def issued(self, cert_id: str) -> pki.IssuedCertificate:
+        if cert_id not in self._certs:
+            self._certs[cert_id] = self._issue(self.scenario.certificate(cert_id))
+        return self._certs[cert_id]
+
+    def _issue(self, spec) -> pki.IssuedCertificate:
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+        start = now - _dt.timedelta(days=spec.age_days)
+        window = dict(not_before=start, not_after=start + _dt.timedelta(days=spec.lifetime_days),
+                      key_type=spec.key_type, key_size=spec.key_size)
+        if spec.issuer is Issuer.SELF_SIGNED:
+            return pki.self_signed_certificate(spec.dns_names, usages=spec.usages, **window)
+        authority = self.authority(spec.issuer)
+        digest = hashes.SHA1() if spec.signature_hash == "sha1" else hashes.SHA256()
+        issued = authority.issue(spec.dns_names, usages=spec.usages, signature_hash=digest, **window)
+        if spec.issuer is Issuer.INTERMEDIATE:  # cert-manager: tls.crt = leaf + intermediate, ca.crt = the root
+            issued = replace(issued, chain_pem=issued.chain_pem + authority.cert_pem, ca_pem=self.ca.cert_pem)
+        return issued
+
+
+def _secret_data(scenario: Scenario, authority: _Pki) -> dict[tuple[str, str], dict[str, bytes]]:
+    data: dict[tuple[str, str], dict[str, bytes]] = {}
+    for spec in scenario.secrets:
+        issued = authority.issued(spec.cert)
+        full = issued.secret_data()
+        if spec.key_of:
+            full["tls.key"] = authority.issued(spec.key_of).key.bytes()
+        if spec.ca_of is not None:
+            full["ca.crt"] = authority.ca_pem(spec.ca_of)
+        data[(spec.namespace, spec.name)] = {k: v for k, v in full.items() if k in spec.keys}
+    return data
+
+
+# ------------------------------------------------------------------------------------------------------ workloads
+
+
+@dataclass(frozen=True)
+class _Container:
+    name: str
+    image: str
+    ports: tuple[tuple[str, int, str | None], ...] = ()  # (port name, containerPort, endpoint served)
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """A Deployment or DaemonSet: its pods' labels and containers, and the endpoints its pods serve."""
+
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    containers: tuple[_Container, ...]
+    kind: str = "Deployment"
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for c in self.containers for _, _, e in c.ports if e))
+
+
+@dataclass(frozen=True)
+class _Service:
+    namespace: str
+    name: str
+    selector: Mapping[str, str]
+    ports: tuple[tuple[str, int, int | str], ...]  # (name, port, targetPort)
+    headless: bool = False
+    type: str = "ClusterIP"
+
+
+def _direktiv_labels(component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": component, "app.kubernetes.io/instance": RELEASE}
+
+
+_ENVOY_CONTAINERS = lambda endpoint: (  # noqa: E731 - a table entry
+    _Container("shutdown-manager", "docker.io/projectcontour/contour:v1.18.0"),
+    _Container("envoy", "docker.io/envoyproxy/envoy:v1.19.1",
+               (("http", _ENVOY_HTTP, endpoint), ("https", _ENVOY_HTTPS, endpoint), ("metrics", 8002, None))),
+)
+
+_WORKLOADS: tuple[_Workload, ...] = (
+    _Workload(EXTERNAL_CONTOUR, "envoy", {"app": "envoy"}, _ENVOY_CONTAINERS("lb"), kind="DaemonSet"),
+    _Workload(INTERNAL_CONTOUR, "envoy", {"app": "envoy"}, _ENVOY_CONTAINERS("knative"), kind="DaemonSet"),
+    _Workload(NAMESPACE, f"{RELEASE}-api", _direktiv_labels(f"{RELEASE}-api"),
+              (_Container("api", "docker.io/vorteil/api:v0.4.1", (("api-http", 8080, "api"),)),)),
+    _Workload(NAMESPACE, f"{RELEASE}-ui", _direktiv_labels(f"{RELEASE}-ui"),
+              (_Container("ui", "docker.io/vorteil/direktiv-ui:v0.4.1", (("http", 8080, "ui"),)),)),
+    _Workload(NAMESPACE, f"{RELEASE}-flow", _direktiv_labels(f"{RELEASE}-flow"), (
+        _Container("flow", "docker.io/vorteil/flow:v0.4.1", (("grpc-flow", 7777, "flow-grpc"),)),
+        _Container("ingress", "docker.io/vorteil/flow:v0.4.1", (("grpc-ingress", 6666, "ingress-grpc"),)),
+        _Container("secrets", "docker.io/vorteil/secrets:v0.4.1"),
+    )),
+    _Workload(NAMESPACE, f"{RELEASE}-functions", _direktiv_labels(f"{RELEASE}-functions"),
+              (_Container("functions-controller", "docker.io/vorteil/functions:v0.4.1",
+                          (("grpc", 5555, "functions-grpc"),)),)),
+)
+
+_SERVICES: tuple[_Service, ...] = (
+    _Service(EXTERNAL_CONTOUR, "envoy", {"app": "envoy"}, (("http", 80, "http"), ("https", 443, "https")),
+             type="LoadBalancer"),
+    _Service(INTERNAL_CONTOUR, "envoy", {"app": "envoy"}, (("http", 80, "http"), ("https", 443, "https"))),
+    _Service(NAMESPACE, f"{RELEASE}-api-service", _direktiv_labels(f"{RELEASE}-api"), (("http", 8080, "api-http"),)),
+    _Service(NAMESPACE, f"{RELEASE}-ui", _direktiv_labels(f"{RELEASE}-ui"), (("http", 8080, 8080),)),
+    _Service(NAMESPACE, f"{RELEASE}-ingress", _direktiv_labels(f"{RELEASE}-flow"), (("grpc", 6666, "grpc-ingress"),)),
+    _Service(NAMESPACE, f"{RELEASE}-ingress-hl", _direktiv_labels(f"{RELEASE}-flow"), (("grpc", 6666, 6666),),
+             headless=True),
+    _Service(NAMESPACE, f"{RELEASE}-flow", _direktiv_labels(f"{RELEASE}-flow"), (("grpc", 7777, "grpc-flow"),)),
+    _Service(NAMESPACE, f"{RELEASE}-flow-hl", _direktiv_labels(f"{RELEASE}-flow"), (("grpc", 7777, 7777),),
+             headless=True),
+    _Service(NAMESPACE, f"{RELEASE}-functions", _direktiv_labels(f"{RELEASE}-functions"), (("grpc", 5555, "grpc"),)),
+    _Service(NAMESPACE, f"{RELEASE}-functions-hl", _direktiv_labels(f"{RELEASE}-functions"), (("grpc", 5555, 5555),),
+             headless=True),
+)
+
+
+def _suffix(seed: str, size: int) -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:size])
+
+
+def _pod_name(workload: _Workload, replica: int) -> str:
+    if workload.kind == "DaemonSet":
+        return f"{workload.name}-{_suffix(f'{workload.namespace}/{workload.name}/{replica}', 5)}"
+    template = _suffix(f"{workload.namespace}/{workload.name}", 10)
+    return f"{workload.name}-{template}-{_suffix(f'{workload.namespace}/{workload.name}/{replica}', 5)}"
+
+
+# -------------------------------------------------------------------------------------------------------- servers
+
+_GO_ALPN = {"grpc": ("h2",), "http": ("h2", "http/1.1")}
+
+
+def _policy(spec: ServerSpec, *, envoy: bool = False, grpc: bool = False) -> TLSPolicy:
+    ciphers = ENVOY_CIPHERS if envoy else GO_1_15_CIPHERS
+    if spec.weak_ciphers:
+        ciphers = f"{ciphers}:{WEAK_CIPHERS}"
+    alpn = (_GO_ALPN["grpc"] if grpc else _GO_ALPN["http"]) if spec.alpn else ()
+    level = 1 if envoy and not spec.weak_ciphers else 0
+    return TLSPolicy(min_version=spec.min_version, ciphers=ciphers, security_level=level, alpn=alpn)
+
+
+class _PodDown(Exception):
+    """The pod cannot run its server: (phase, reason) as kubectl would show it."""
+
+    def __init__(self, phase: str, reason: str) -> None:
+        super().__init__(reason)
+        self.phase, self.reason = phase, reason
+
+
+@dataclass
+class _Build:
+    """Everything the servers are made from."""
+
+    scenario: Scenario
+    topology: Topology
+    pki: _Pki
+    secrets: dict[tuple[str, str], dict[str, bytes]]
+    stack: ExitStack = field(default_factory=ExitStack)
+
+    def mounted(self, ref: str | tuple[str, str]) -> dict[str, bytes]:
+        key = tuple(ref.split("/", 1)) if isinstance(ref, str) else ref
+        data = self.secrets.get(key)
+        if data is None:
+            raise _PodDown("Pending", f'MountVolume.SetUp failed: secret "{key[1]}" not found')
+        return data
+
+    def started(self, server):
+        self.stack.callback(server.stop)
+        return server
+
+
+def _identity(build: _Build, data: Mapping[str, bytes], spec: ServerSpec, replica: int, *,
+              client_auth: ServerClientAuth = ServerClientAuth.NONE) -> ServerTLS:
+    cert_pem, key_pem = data.get("tls.crt"), data.get("tls.key")
+    override = spec.pod_certs[replica] if replica < len(spec.pod_certs) else None
+    if override:
+        issued = build.pki.issued(override)
+        cert_pem, key_pem = issued.chain_pem, issued.key.bytes()
+    if not cert_pem or not key_pem:
+        raise _PodDown("Running", "CrashLoopBackOff: open /etc/direktiv/certs/tls.key: no such file or directory")
+    if not spec.send_chain:
+        first = x509.load_pem_x509_certificates(cert_pem)[0]
+        cert_pem = first.public_bytes(serialization.Encoding.PEM)
+    client_ca = build.pki.ca_pem(spec.client_ca) if spec.client_ca else data.get("ca.crt")
+    needs_ca = client_auth in (ServerClientAuth.VERIFY_IF_GIVEN, ServerClientAuth.REQUIRE_AND_VERIFY)
+    if needs_ca and not client_ca:
+        raise _PodDown("Running", "CrashLoopBackOff: open /etc/direktiv/certs/ca.crt: no such file or directory")
+    return ServerTLS(cert_pem=cert_pem, key=pki.PrivateKeyPEM(key_pem), client_ca_pem=client_ca,
+                     client_auth=client_auth)
+
+
+def _checked(make: Callable[[], object]):
+    try:
+        return make()
+    except ValueError as exc:  # the Go servers refuse a key that does not match, or unreadable PEM
+        raise _PodDown("Running", f"CrashLoopBackOff: tls: {exc}") from None
+
+
+def _grpc_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int):
+    secret, mode = endpoint.secret and f"{endpoint.secret.namespace}/{endpoint.secret.name}", endpoint.mode
+    configured_auth = ClientAuth.REQUIRE_AND_VERIFY if mode is Mode.MTLS else ClientAuth.NONE
+    if spec.serve_secret:  # additionalServerOptions: another server's creds
+        secret, configured_auth = spec.serve_secret, spec.serve_client_auth or ClientAuth.NONE
+    elif mode is Mode.PLAINTEXT:
+        return build.started(GrpcHealthServer())
+    auth = spec.client_auth or configured_auth
+    data = build.mounted(secret)
+    verifying = auth in (ClientAuth.REQUEST, ClientAuth.REQUIRE_AND_VERIFY)
+    if spec.verify_quirks or auth is ClientAuth.REQUIRE_ANY:
+        base_auth = ServerClientAuth.REQUIRE_AND_VERIFY if verifying else ServerClientAuth.REQUEST
+        tls = _identity(build, data, spec, replica, client_auth=base_auth)
+        verification = {
+            ClientAuth.REQUEST: quirks.ClientVerification.VERIFY_IF_GIVEN,
+            ClientAuth.REQUIRE_AND_VERIFY: quirks.ClientVerification.REQUIRE_AND_VERIFY,
+            ClientAuth.REQUIRE_ANY: quirks.ClientVerification.REQUIRE_ANY,
+        }[auth]
+        ignore = frozenset().union(*(quirks.IGNORABLE_ERRORS[q.value] for q in spec.verify_quirks))
+        return build.started(_checked(lambda: quirks.QuirkyGoGrpcServer(
+            tls, verification=verification, ignore=ignore, policy=_policy(spec, grpc=True))))
+    server_auth = {
+        ClientAuth.NONE: ServerClientAuth.NONE,
+        ClientAuth.REQUEST: ServerClientAuth.VERIFY_IF_GIVEN,
+        ClientAuth.REQUIRE_AND_VERIFY: ServerClientAuth.REQUIRE_AND_VERIFY,
+    }[auth]
+    tls = _identity(build, data, spec, replica, client_auth=server_auth)
+    if spec.needs_go_engine or server_auth is ServerClientAuth.VERIFY_IF_GIVEN:
+        return build.started(_checked(lambda: GoTLSGrpcServer(tls, policy=_policy(spec, grpc=True))))
+    return build.started(_checked(lambda: GrpcHealthServer(tls)))
+
+
+def _http_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int):
+    tls = None
+    if endpoint.mode is not Mode.PLAINTEXT:
+        tls = _identity(build, build.mounted((endpoint.secret.namespace, endpoint.secret.name)), spec, replica)
+    if spec.http_status != 200 or spec.plaintext_too:
+        return build.started(_checked(lambda: quirks.QuirkyGoHttpsServer(
+            tls, status=spec.http_status, plaintext_too=spec.plaintext_too, policy=_policy(spec))))
+    return build.started(_checked(lambda: GoHttpsServer(tls, policy=_policy(spec))))
+
+
+def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int) -> dict[int, tuple | None]:
+    """The external or internal Contour's Envoy: {container port: address} (no TLS listener without TLS)."""
+    if endpoint.mode is Mode.PLAINTEXT:
+        lb = build.started(LoadBalancer({}, None, redirect=False))
+        return {_ENVOY_HTTP: lb.http_address, _ENVOY_HTTPS: None}
+    tls = _identity(build, build.mounted((endpoint.secret.namespace, endpoint.secret.name)), spec, replica)
+    if endpoint.id == "lb":
+        names = spec.sni_names if spec.sni_names is not None else endpoint.expected_names
+        by_sni = {name: tls for name in names}
+        default = tls if spec.fallback_certificate else None
+        redirect = spec.redirect
+    else:  # knative: net-contour gives every knative HTTPProxy the default TLS secret, unless one has its own
+        by_sni = {host: ServerTLS(cert_pem=build.pki.issued(cert).chain_pem, key=build.pki.issued(cert).key)
+                  for host, cert in spec.host_certs}
+        default, redirect = tls, False
+    lb = build.started(_checked(lambda: LoadBalancer(by_sni, default, redirect=redirect,
+                                                     policy=_policy(spec, envoy=True))))
+    return {_ENVOY_HTTP: lb.http_address, _ENVOY_HTTPS: lb.https_address}
+
+
+def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, tuple | None]:
+    """Start ``endpoint_id``'s server for one replica: {container port: address}."""
+    endpoint = build.topology.endpoint(endpoint_id)
+    spec = build.scenario.server(endpoint_id)
+    if endpoint.kind.value in ("lb", "knative"):
+        return _envoy(build, endpoint, spec, replica)
+    if endpoint.kind.value == "http":
+        return {8080: _http_server(build, endpoint, spec, replica).address}
+    return {endpoint.port: _grpc_server(build, endpoint, spec, replica).address}
+
+
+# -------------------------------------------------------------------------------------------------------- objects
+
+
+def _ts(moment: _dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod(workload: _Workload, name: str, ip: str, started: _dt.datetime, down: _PodDown | None) -> dict:
+    ready = down is None
+    phase = down.phase if down else "Running"
+    since = _ts(started)
+    statuses = []
+    for container in workload.containers:
+        status: dict = {"name": container.name, "image": container.image, "ready": ready,
+                        "restartCount": 0 if ready or phase == "Pending" else 5, "started": phase == "Running"}
+        if ready:
+            status["state"] = {"running": {"startedAt": since}}
+        elif phase == "Pending":
+            status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        else:
+            status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": down.reason}}
+        statuses.append(status)
+    condition = "True" if ready else "False"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": workload.namespace, "labels": dict(workload.labels),
+                     "creationTimestamp": since,
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet" if workload.kind ==
+                                          "Deployment" else workload.kind, "name": name.rsplit("-", 1)[0],
+                                          "controller": True}]},
+        "spec": {
+            "nodeName": _NODE,
+            "containers": [{"name": c.name, "image": c.image,
+                            "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p, _ in c.ports]}
+                           for c in workload.containers],
+        },
+        "status": {
+            "phase": phase,
+            "hostIP": "10.0.0.10",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "startTime": since,
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastTransitionTime": since},
+                {"type": "Ready", "status": condition, "lastTransitionTime": since,
+                 **({} if ready else {"reason": "ContainersNotReady"})},
+                {"type": "ContainersReady", "status": condition, "lastTransitionTime": since},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": since},
+            ],
+            "containerStatuses": statuses,
+        },
+    }
+
+
+def _service_objects(service: _Service, pods: list[dict], cluster_ip: str) -> list[dict]:
+    spec: dict = {
+        "selector": dict(service.selector),
+        "ports": [{"name": n, "port": p, "targetPort": t, "protocol": "TCP"} for n, p, t in service.ports],
+        "type": service.type,
+        "clusterIP": "None" if service.headless else cluster_ip,
+        "sessionAffinity": "None",
+    }
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": service.name, "namespace": service.namespace, "labels": dict(service.selector)},
+           "spec": spec}
+    if service.type == "LoadBalancer":
+        svc["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
+
+    def resolve(pod: dict, target) -> int:
+        if isinstance(target, int):
+            return target
+        for container in pod["spec"]["containers"]:
+            for port in container["ports"]:
+                if port["name"] == target:
+                    return port["containerPort"]
+        raise ValueError(f"service {service.name}: no container port named {target}")
+
+    ready = [p for p in pods if p["status"]["phase"] == "Running" and
+             any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])]
+    not_ready = [p for p in pods if p not in ready]
+
+    def address(pod: dict) -> dict:
+        return {"ip": pod["status"]["podIP"], "nodeName": _NODE,
+                "targetRef": {"kind": "Pod", "namespace": service.namespace, "name": pod["metadata"]["name"],
+                              "uid": pod["metadata"].get("uid", "")}}
+
+    sample = (ready or not_ready or [None])[0]
+    ports = [{"name": n, "port": resolve(sample, t) if sample else p, "protocol": "TCP"} for n, p, t in service.ports]
+    subsets = []
+    if pods:
+        subset: dict = {"ports": ports}
+        if ready:
+            subset["addresses"] = [address(p) for p in ready]
+        if not_ready:
+            subset["notReadyAddresses"] = [address(p) for p in not_ready]
+        subsets.append(subset)
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": service.name, "namespace": service.namespace}, "subsets": subsets}
+    slice_ = {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{service.name}-{_suffix(service.name, 5)}", "namespace": service.namespace,
+                     "labels": {"kubernetes.io/service-name": service.name,
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "ports": ports,
+        "endpoints": [{"addresses": [p["status"]["podIP"]],
+                       "conditions": {"ready": p in ready, "serving": p in ready, "terminating": False},
+                       "nodeName": _NODE,
+                       "targetRef": {"kind": "Pod", "namespace": service.namespace, "name": p["metadata"]["name"]}}
+                      for p in pods],
+    }
+    return [svc, endpoints, slice_]
+
+
+def _issuer_ref(issuer: Issuer) -> dict:
+    name = {Issuer.CA: "direktiv-ca", Issuer.SELF_SIGNED: "selfsigned-issuer",
+            Issuer.INTERMEDIATE: "direktiv-intermediate-ca", Issuer.OTHER_CA: "other-ca"}[issuer]
+    return {"name": name, "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+def _certificate_objects(scenario: Scenario, authority: _Pki, data) -> list[dict]:
+    objects = []
+    for spec in scenario.secrets:
+        cert_spec = scenario.certificate(spec.cert)
+        issued = authority.issued(spec.cert)
+        annotations = {
+            "cert-manager.io/certificate-name": spec.name,
+            "cert-manager.io/issuer-name": _issuer_ref(cert_spec.issuer)["name"],
+            "cert-manager.io/issuer-kind": "ClusterIssuer",
+            "cert-manager.io/issuer-group": "cert-manager.io",
+            "cert-manager.io/alt-names": ",".join(cert_spec.dns_names),
+            "cert-manager.io/common-name": "",
+        } if spec.certificate_ready is not None else None
+        objects.append(secret_object(spec.namespace, spec.name, data[(spec.namespace, spec.name)], type=spec.type,
+                                     annotations=annotations))
+        if spec.certificate_ready is None or not scenario.objects.cert_manager:
+            continue
+        not_before, not_after = issued.cert.not_valid_before_utc, issued.cert.not_valid_after_utc
+        renewal = not_before + (not_after - not_before) * 2 / 3
+        ready = spec.certificate_ready
+        objects.append({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": spec.name, "namespace": spec.namespace},
+            "spec": {"secretName": spec.name, "dnsNames": list(cert_spec.dns_names),
+                     "usages": list(cert_spec.usages), "issuerRef": _issuer_ref(cert_spec.issuer)},
+            "status": {
+                "conditions": [{
+                    "type": "Ready", "status": "True" if ready else "False",
+                    "reason": "Ready" if ready else spec.ready_reason,
+                    "message": "Certificate is up to date and has not expired" if ready else
+                    "The certificate request has failed to complete and will be retried: issuer direktiv-ca is not "
+                    "ready",
+                    "lastTransitionTime": _ts(not_before), "observedGeneration": 1,
+                }],
+                "notBefore": _ts(not_before), "notAfter": _ts(not_after), "renewalTime": _ts(renewal),
+                "revision": 1,
+            },
+        })
+    return objects
+
+
+def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
+    objects: list[dict] = []
+    o = scenario.objects
+    contour = {"_example": "# net-contour's settings; see the knative docs\n",
+               "visibility": "ExternalIP:\n  class: contour-external\n  service: contour-external/envoy\n"
+                             "ClusterLocal:\n  class: contour-internal\n  service: contour-internal/envoy\n"}
+    if o.default_tls_secret is not None:
+        contour["default-tls-secret"] = o.default_tls_secret
+    objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "config-contour", "namespace": KNATIVE_SERVING,
+                                 "labels": {"serving.knative.dev/release": "v0.25.0"}},
+                    "data": contour})
+    if o.delegation_secret is not None:
+        objects.append({"apiVersion": "projectcontour.io/v1", "kind": "TLSCertificateDelegation",
+                        "metadata": {"name": "default-delegation", "namespace": INTERNAL_CONTOUR},
+                        "spec": {"delegations": [{"secretName": o.delegation_secret,
+                                                  "targetNamespaces": list(o.delegation_targets)}]}})
+    for name in o.knative_services:
+        url = f"http://{name}.{SERVICES_NAMESPACE}.svc.cluster.local"
+        objects.append({
+            "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": SERVICES_NAMESPACE,
+                         "labels": {"networking.knative.dev/visibility": "cluster-local",
+                                    "direktiv.io/scope": "namespace"}},
+            "spec": {"template": {"spec": {"containers": [{"image": f"direktiv/{name}:v1"}]}}},
+            "status": {"url": url, "address": {"url": url},
+                       "conditions": [{"type": t, "status": "True"} for t in
+                                      ("ConfigurationsReady", "Ready", "RoutesReady")]},
+        })
+    if o.cert_manager:
+        ca = authority.ca
+        objects.append(secret_object(CERT_MANAGER, "direktiv-ca", ca.secret_data(), type="kubernetes.io/tls",
+                                     annotations={"cert-manager.io/certificate-name": "direktiv-ca",
+                                                  "cert-manager.io/issuer-name": "selfsigned-issuer",
+                                                  "cert-manager.io/issuer-kind": "ClusterIssuer",
+                                                  "cert-manager.io/common-name": "direktiv-system"}))
+        objects.append({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                        "metadata": {"name": "direktiv-ca", "namespace": CERT_MANAGER},
+                        "spec": {"isCA": True, "commonName": "direktiv-system", "secretName": "direktiv-ca",
+                                 "issuerRef": _issuer_ref(Issuer.SELF_SIGNED)},
+                        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}})
+    release = HelmRelease(name=RELEASE, namespace=NAMESPACE, revision=1, status="deployed",
+                          chart_values=chart_defaults(), config=scenario.values, chart_name="direktiv",
+                          chart_version=CHART_VERSION)
+    objects.append(release_secret_object(release))
+    return objects
+
+
+def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, pods: dict[str, list[dict]]) -> None:
+    # The CRDs of what is installed, so that an empty list reads as "none", not "CRD absent".
+    store.define("projectcontour.io/v1", "TLSCertificateDelegation")
+    store.define("projectcontour.io/v1", "HTTPProxy")
+    store.define("serving.knative.dev/v1", "Service", "services")
+    if scenario.objects.cert_manager:
+        store.define("cert-manager.io/v1", "Certificate")
+    for obj in _certificate_objects(scenario, authority, data) + _cluster_objects(scenario, authority):
+        store.add(obj)
+    all_pods = [p for group in pods.values() for p in group]
+    for pod in all_pods:
+        store.add(pod)
+    for index, service in enumerate(_SERVICES):
+        selected = [p for p in all_pods if p["metadata"]["namespace"] == service.namespace
+                    and all(p["metadata"]["labels"].get(k) == v for k, v in service.selector.items())]
+        for obj in _service_objects(service, selected, f"10.96.0.{20 + index}"):
+            store.add(obj)
+
+
+# ----------------------------------------------------------------------------------------------------------- start
+
+
+def _replicas(scenario: Scenario, workload: _Workload) -> int:
+    return max(scenario.server(e).replicas for e in workload.endpoints)
+
+
+def start_sandbox(name_or_scenario: str | Scenario, *, workdir: str | Path | None = None,
+                  kubeconfig: str | Path | None = None) -> RunningSandbox:
+    """Start a scenario (by name or as a record) and return it running.
+
+    The kubeconfig goes to ``kubeconfig`` if given, else ``workdir/kubeconfig``, else a private temp dir; it is
+    removed on stop (with the temp dir). ``KeyError`` for an unknown scenario name.
+    """
+    scenario = find_scenario(name_or_scenario) if isinstance(name_or_scenario, str) else name_or_scenario
+    cleanup = ExitStack()
+    try:
+        return _start(scenario, cleanup, workdir=workdir, kubeconfig=kubeconfig)
+    except BaseException:
+        cleanup.close()
+        raise
+
+
+def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig) -> RunningSandbox:
+    topology = derive_topology(scenario.values)
+    authority = _Pki(scenario)
+    data = _secret_data(scenario, authority)
+    build = _Build(scenario, topology, authority, data)
+    cleanup.push(build.stack)  # servers stop last-started first
+    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0) - _dt.timedelta(minutes=5)
+    pods: dict[str, list[dict]] = {}
+    ports: list[PodPort] = []
+    ip = 10
+    for workload in _WORKLOADS:
+        for replica in range(_replicas(scenario, workload)):
+            name = _pod_name(workload, replica)
+            addresses: dict[int, tuple | None] = {}
+            down = None
+            try:
+                for endpoint_id in workload.endpoints:
+                    addresses.update(_start_endpoint(build, endpoint_id, replica))
+            except _PodDown as exc:
+                down, addresses = exc, {}
+            for container in workload.containers:
+                for _, port, endpoint_id in container.ports:
+                    if endpoint_id:
+                        ports.append(PodPort(workload.namespace, name, port, endpoint_id, addresses.get(port)))
+            pods.setdefault(workload.name, []).append(
+                _pod(workload, name, f"10.244.0.{ip}", now + _dt.timedelta(seconds=replica), down))
+            ip += 1
+    store = ObjectStore()
+    _fill_store(store, scenario, authority, data, pods)
+    targets = {(p.namespace, p.pod, p.port): p.address for p in ports}
+    api = ApiServer(store, port_target=lambda namespace, pod, port: targets.get((namespace, pod, port)))
+    api.start()
+    cleanup.callback(api.stop)
+    path = _kubeconfig_path(cleanup, workdir, kubeconfig)
+    api.write_kubeconfig(path)
+    return RunningSandbox(scenario, kubeconfig_path=path, api=api, store=store, topology=topology,
+                          ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup)
+
+
+def _kubeconfig_path(cleanup: ExitStack, workdir, kubeconfig) -> Path:
+    if kubeconfig is not None:
+        path = Path(kubeconfig)
+    elif workdir is not None:
+        path = Path(workdir) / "kubeconfig"
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="direktiv-sandbox-"))
+        cleanup.callback(shutil.rmtree, directory, True)
+        path = directory / "kubeconfig"
+    cleanup.callback(path.unlink, True)
+    return path

@@ -1,0 +1,97 @@
+"""Bad user input stops the run before collection with one sentence and pytest's usage exit status (4)."""
+
+import pytest
+
+SUITE = """
+from probes.suite import check, control
+
+@control("K-SECRET-PRESENT")
+def test_secrets(verdict):
+    check(verdict)
+"""
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:9"}
+users:
+- name: u
+  user: {token: abc}
+contexts:
+- name: ctx
+  context: {cluster: c, user: u}
+current-context: ctx
+"""
+
+
+@pytest.fixture
+def suite_dir(pytester, monkeypatch):
+    monkeypatch.setenv("HOME", str(pytester.path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    pytester.makepyfile(test_conformance=SUITE)
+    pytester.path.joinpath("kubeconfig").write_text(KUBECONFIG)
+    return pytester
+
+
+def _usage_error(result, *fragments):
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stderr.str() + result.stdout.str()
+    assert "Traceback" not in text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_missing_kubeconfig(suite_dir):
+    result = suite_dir.runpytest("--kubeconfig", "nowhere.yaml")
+    _usage_error(result, "nowhere.yaml")
+
+
+def test_default_kubeconfig_missing_says_where_it_looked(suite_dir):
+    result = suite_dir.runpytest("-p", "no:cacheprovider", str(suite_dir.path / "test_conformance.py"),
+                                 "--context", "x", "--kubeconfig", str(suite_dir.path / ".kube" / "config"))
+    _usage_error(result, ".kube")
+
+
+def test_garbage_kubeconfig(suite_dir):
+    suite_dir.path.joinpath("garbage").write_text("::: not yaml [")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "garbage"), "garbage")
+
+
+def test_unknown_context(suite_dir):
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--context", "prod"), "prod", "ctx")
+
+
+def test_unreadable_values_file(suite_dir):
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--values", "missing.yaml"), "missing.yaml")
+
+
+def test_values_file_that_is_not_a_mapping(suite_dir):
+    suite_dir.path.joinpath("values.yaml").write_text("- a\n- b\n")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--values", "values.yaml"), "values.yaml")
+
+
+def test_profile_with_unknown_key(suite_dir):
+    suite_dir.path.joinpath("profile.yaml").write_text("min_versoin: TLSv1.3\n")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--profile", "profile.yaml"), "min_versoin")
+
+
+def test_ca_key_secret_must_be_namespace_slash_name(suite_dir):
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-key-secret", "direktiv-ca"), "NAMESPACE/NAME")
+
+
+def test_ca_file_without_certificates(suite_dir):
+    suite_dir.path.joinpath("ca.pem").write_text("not a certificate")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-file", "ca.pem"), "ca.pem")
+
+
+def test_unknown_sandbox_scenario(suite_dir):
+    _usage_error(suite_dir.runpytest("--sandbox", "no-such-scenario"), "no-such-scenario", "conformant")
+
+
+def test_plugin_stays_out_of_ordinary_runs(pytester):
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest()
+    assert result.ret == 0
+    assert not pytester.path.joinpath("reports").exists()
