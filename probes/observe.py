@@ -345,7 +345,11 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
                     _offer(spec, legacy_client, versions=_UP_TO_TLS12, ciphers=weak_cipher_offer(family),
                            after_handshake="none"))
     anchor_pem = _pem(anchors) if anchors else None
-    if spec.kind == "grpc":
+    preset: dict[str, Attempt] = {}
+    if spec.kind == "grpc" and tls_expected and anchor_pem is None:
+        preset["grpc-health"] = Attempt("grpc-health", error=(
+            f"no trust anchor to verify the server with: {anchor_source or 'no secret'} holds no usable ca.crt"))
+    elif spec.kind == "grpc":
         jobs["grpc-health"] = lambda t: health_check(
             address, authority=spec.server_name, ca_pem=anchor_pem, client=configured if mtls else None,
             plaintext=not tls_expected, timeouts=t)
@@ -368,7 +372,7 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
     if tls_expected:
         for pod in pods[1:]:
             pod_futures.append(run.pool.submit(_served_leaf, run, spec, pod, configured if mtls else None))
-    attempts = {name: f.result() for name, f in futures.items()}
+    attempts = {**preset, **{name: f.result() for name, f in futures.items()}}
     first = attempts.get("default") or attempts.get("no-client-cert")
     leaves = [PodObservation(pods[0].name, *_leaf_of(first))] if tls_expected else []
     leaves += [f.result() for f in pod_futures]

@@ -118,6 +118,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "control(id): the control of CONTROLS.md this test judges")
     if not _conformance_run(config):
         return
+    # grpcio's C core logs every refused handshake, and the suite provokes them on purpose.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from probes.profile import load_profile
 
     state = ConformanceState(config, kubeconfig=config.option.kubeconfig)
