@@ -17,8 +17,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from probes import pki, x509 as x509facts
-from probes.errors import BudgetExhausted, CertificateError, ClusterError, ProbeError
+from probes.errors import BudgetExhausted, CertificateError, ProbeError
 from probes.evidence import Attempt, EndpointEvidence, Evidence, ObjectRead, PodObservation, SecretEvidence
 from probes.forward import PortForwarder
 from probes.grpc_health import health_check
@@ -78,9 +81,6 @@ def _now_iso() -> str:
 
 
 def _pem(ders) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return b"".join(x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM) for d in ders)
 
 
@@ -142,13 +142,13 @@ def _read_secret(run: _Run, namespace: str, name: str) -> SecretEvidence:
     for key, out in (("tls.crt", chain), ("ca.crt", ca)):
         if key in data:
             try:
-                out.extend(c.public_bytes(_DER) for c in x509facts.load_pem_bundle(data[key], source=f"{where} key {key}"))
+                out.extend(c.public_bytes(Encoding.DER) for c in x509facts.load_pem_bundle(data[key], source=f"{where} key {key}"))
             except CertificateError as exc:
                 problems.append(str(exc))
     key_matches = None
     if chain and "tls.key" in data:
         try:
-            key_matches = x509facts.key_matches_certificate(_load_der(chain[0]), data["tls.key"])
+            key_matches = x509facts.key_matches_certificate(chain[0], data["tls.key"])
         except CertificateError as exc:
             problems.append(str(exc))
     return SecretEvidence(
@@ -239,7 +239,7 @@ def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | No
 
 def _first_pem(bundle: bytes, *, source: str) -> bytes:
     certs = x509facts.load_pem_bundle(bundle, source=source)
-    return certs[0].public_bytes(_PEM)
+    return certs[0].public_bytes(Encoding.PEM)
 
 
 def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
@@ -265,7 +265,7 @@ def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
 def _anchors(run: _Run, spec: EndpointSpec) -> tuple[tuple[bytes, ...], str | None]:
     if run.options.ca_file_pem is not None:
         certs = x509facts.load_pem_bundle(run.options.ca_file_pem, source=run.options.ca_file_source)
-        return tuple(c.public_bytes(_DER) for c in certs), run.options.ca_file_source
+        return tuple(c.public_bytes(Encoding.DER) for c in certs), run.options.ca_file_source
     if spec.secret is None:
         return (), None
     raw = run.raw.get((spec.secret.namespace, spec.secret.name))
@@ -276,7 +276,7 @@ def _anchors(run: _Run, spec: EndpointSpec) -> tuple[tuple[bytes, ...], str | No
         certs = x509facts.load_pem_bundle(raw.data["ca.crt"], source=source)
     except CertificateError:
         return (), source
-    return tuple(c.public_bytes(_DER) for c in certs), source
+    return tuple(c.public_bytes(Encoding.DER) for c in certs), source
 
 
 def _offer(spec: EndpointSpec, client: ClientIdentity | None, **changes) -> TLSOffer:
@@ -436,14 +436,3 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
         notices=tuple(notices) + tuple(topology.notices), ca_key_available=ca is not None, ca_key_reason=ca_reason,
         incomplete=f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted else None,
     )
-
-
-from cryptography.hazmat.primitives.serialization import Encoding as _Encoding  # noqa: E402
-from cryptography import x509 as _x509  # noqa: E402
-
-_DER = _Encoding.DER
-_PEM = _Encoding.PEM
-
-
-def _load_der(der: bytes):
-    return _x509.load_der_x509_certificate(der)

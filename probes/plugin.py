@@ -18,6 +18,7 @@ import pytest
 
 from probes.catalog import CLUSTER, CONTROL_IDS, applies
 from probes.errors import UsageError
+from probes.session import ObservationError, RunOptions
 
 __all__ = ["ObservationError", "ConformanceState", "STATE_KEY", "VERDICT_KEY"]
 
@@ -29,10 +30,6 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_RELEASE = "direktiv"
 DEFAULT_SERVICES_NAMESPACE = "direktiv-services-direktiv"
 DEFAULT_TIMEOUT = 5.0
-
-
-class ObservationError(Exception):
-    """The suite could not observe what a control needs; reported as a setup error with its sentence."""
 
 
 def _positive_seconds(text: str) -> float:
@@ -99,13 +96,20 @@ class ConformanceState:
     notices: list[str] = field(default_factory=list)
     gathered: bool = False
 
+    def run_options(self) -> RunOptions:
+        opt = self.config.option
+        return RunOptions(
+            kubeconfig=self.kubeconfig, context=opt.context, namespace=opt.namespace, release=opt.release,
+            services_namespace=opt.services_namespace, values=opt.values, ca_file=opt.ca_file,
+            ca_key_secret=opt.ca_key_secret, timeout=opt.timeout, budget=opt.budget)
+
     def gather(self) -> Any:
         if not self.gathered:
             self.gathered = True
-            from probes.session import gather_from_options
+            from probes.session import gather_evidence
 
             try:
-                self.evidence = gather_from_options(self.config, self.kubeconfig, self.profile)
+                self.evidence = gather_evidence(self.run_options(), self.profile)
             except ObservationError as exc:
                 self.failure = str(exc)
         if self.failure:
@@ -129,7 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.kubeconfig = _start_sandbox(config)
         from probes.session import check_usage
 
-        check_usage(config, state.kubeconfig)
+        check_usage(state.run_options())
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state

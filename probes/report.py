@@ -26,8 +26,8 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
 Probe records (HandshakeResult, PlaintextResult, GrpcResult, HttpResult, ...) are serialized generically through
 ``dataclasses.fields``: enums by value, ``*_der`` fields as certificate fingerprints (the certificates go to the
 ``certificates`` table), a :class:`~probes.tls.ClientIdentity` as its label and certificate fingerprint only, and a
-:class:`~probes.pki.PrivateKeyPEM` never: it becomes ``"[redacted]"``. Free text (test messages) is scrubbed of
-anything that looks like a PEM private key.
+:class:`~probes.pki.PrivateKeyPEM` never: it becomes ``"[redacted]"``. Every string (test messages, cluster objects)
+is scrubbed of anything that looks like a PEM private key.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS, applies
+from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS
 from probes.errors import CertificateError
 from probes.pki import PrivateKeyPEM
 
@@ -205,8 +205,10 @@ class _Serializer:
     def value(self, value: Any, where: str) -> Any:
         from probes.tls import ClientIdentity
 
-        if value is None or isinstance(value, (bool, int, str)) and not isinstance(value, enum.Enum):
+        if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
             return value
+        if isinstance(value, str) and not isinstance(value, enum.Enum):
+            return scrub(value)  # cluster objects are free text too: a ConfigMap could hold a key
         if isinstance(value, PrivateKeyPEM):
             return REDACTED
         if isinstance(value, enum.Enum):
@@ -473,7 +475,8 @@ color:#7a3d00;font-weight:600}
 margin:0 0 8px;background:#fff}
 .finding.error{border-left-color:var(--error)}
 .finding .what{font-weight:600}
-.chip{background:var(--soft);border:1px solid var(--line);border-radius:4px;padding:0 4px;margin-right:2px;font-weight:400}.finding .msg{margin:3px 0 0;overflow-wrap:anywhere}
+.chip{background:var(--soft);border:1px solid var(--line);border-radius:4px;padding:0 4px;margin-right:2px;font-weight:400}
+.finding .msg{margin:3px 0 0;overflow-wrap:anywhere}
 .finding .facts{margin:4px 0 0;color:var(--muted);font-size:12px;overflow-wrap:anywhere}
 .tag{display:inline-block;border-radius:4px;padding:0 7px;font-size:12px;font-weight:600;color:#fff;
 vertical-align:1px;margin-right:6px}

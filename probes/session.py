@@ -1,8 +1,9 @@
-"""From command-line options to evidence: the cluster, the expected configuration, one gathering.
+"""From the user's options to evidence: the cluster, the expected configuration, one gathering.
 
 ``check_usage`` runs before collection and turns bad input into one ``UsageError`` sentence (pytest exits 4).
-``gather_from_options`` learns the expected configuration (the Helm release in the cluster, ``--values`` on top)
-and gathers the evidence; what stops it is an ``ObservationError`` sentence that every test reports.
+``gather_evidence`` learns the expected configuration (the Helm release in the cluster, ``--values`` on top)
+and gathers the evidence; what stops it altogether is an ``ObservationError`` sentence that every test reports.
+Nothing here depends on pytest, so the project's tests and the benchmarks call it directly.
 """
 
 from __future__ import annotations
@@ -10,11 +11,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from probes.errors import CertificateError, ProbeError, UsageError
 
-__all__ = ["check_usage", "expected_configuration", "gather_from_options", "ExpectedConfiguration"]
+__all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "expected_configuration",
+           "gather_evidence"]
+
+
+class ObservationError(Exception):
+    """The suite could not observe what a control needs; reported as a setup error with its sentence."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The suite's options (see the plugin's ``--help``).
+
+    Attributes:
+        kubeconfig: path, or None for ``$KUBECONFIG`` / ``~/.kube/config``.
+        context, namespace, release, services_namespace: where Direktiv is.
+        values: a Helm values file on top of the release's values.
+        ca_file: trust anchors instead of each secret's ``ca.crt``.
+        ca_key_secret: ``(namespace, name)`` of the CA secret for minting bad client certificates.
+        timeout: seconds for each network step.
+        budget: seconds for the whole gathering.
+    """
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "default"
+    release: str = "direktiv"
+    services_namespace: str = "direktiv-services-direktiv"
+    values: str | None = None
+    ca_file: str | None = None
+    ca_key_secret: tuple[str, str] | None = None
+    timeout: float = 5.0
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -30,18 +60,17 @@ class ExpectedConfiguration:
     notices: tuple[str, ...]
 
 
-def check_usage(config: pytest.Config, kubeconfig: str | None) -> None:
+def check_usage(options: RunOptions) -> None:
     """Every check of user input that needs no network; raises UsageError."""
     from probes.helm import load_values_file
     from probes.kube import Cluster
     from probes.x509 import load_pem_bundle
 
-    opt = config.option
-    Cluster.from_kubeconfig(kubeconfig, context=opt.context).close()
-    if opt.values:
-        load_values_file(opt.values)
-    if opt.ca_file:
-        path = Path(opt.ca_file)
+    Cluster.from_kubeconfig(options.kubeconfig, context=options.context).close()
+    if options.values:
+        load_values_file(options.values)
+    if options.ca_file:
+        path = Path(options.ca_file)
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -52,29 +81,29 @@ def check_usage(config: pytest.Config, kubeconfig: str | None) -> None:
             raise UsageError(f"{exc}; pass a PEM file of CA certificates") from None
 
 
-def expected_configuration(cluster, opt) -> ExpectedConfiguration:
+def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguration:
     """Chart defaults merged with the release's config, then --values on top, then normalized."""
     from probes.helm import deep_merge, load_values_file, normalize_values
-    from probes.plugin import ObservationError
 
-    overrides = load_values_file(opt.values) if opt.values else None
+    overrides = load_values_file(options.values) if options.values else None
     notices: list[str] = []
     try:
-        release = cluster.helm_release(opt.namespace, opt.release)
+        release = cluster.helm_release(options.namespace, options.release)
         release_error = None if release is not None else (
-            f"no deployed Helm release {opt.release!r} in namespace {opt.namespace}")
+            f"no deployed Helm release {options.release!r} in namespace {options.namespace}")
     except ProbeError as exc:
         release, release_error = None, str(exc)
     if release is not None:
         values = release.values
-        source = f"helm release {opt.namespace}/{opt.release} revision {release.revision}"
+        source = f"helm release {options.namespace}/{options.release} revision {release.revision}"
         if overrides is not None:
             values = deep_merge(values, overrides)
-            source += f" with --values {opt.values}"
+            source += f" with --values {options.values}"
     elif overrides is not None:
         values = overrides
-        source = f"--values {opt.values} (the release could not be read: {release_error})"
-        notices.append(f"the Helm release could not be read ({release_error}); the expectation is --values {opt.values} alone")
+        source = f"--values {options.values} (the release could not be read: {release_error})"
+        notices.append(f"the Helm release could not be read ({release_error}); the expectation is --values "
+                       f"{options.values} alone")
     else:
         raise ObservationError(
             f"could not learn the expected configuration: {release_error}; check --release/--namespace, or pass "
@@ -83,25 +112,25 @@ def expected_configuration(cluster, opt) -> ExpectedConfiguration:
     return ExpectedConfiguration(values, source, tuple(notices) + tuple(alias_notices))
 
 
-def gather_from_options(config: pytest.Config, kubeconfig: str | None, profile):
+def gather_evidence(options: RunOptions, profile):
+    """The run's evidence; ObservationError when not even the expected configuration can be learnt."""
     from probes.kube import Cluster
     from probes.observe import ObserveOptions, gather
-    from probes.plugin import ObservationError
     from probes.timeouts import Timeouts
     from probes.topology import derive_topology
 
-    opt = config.option
-    timeouts = Timeouts.uniform(opt.timeout)
+    timeouts = Timeouts.uniform(options.timeout)
     try:
-        cluster = Cluster.from_kubeconfig(kubeconfig, context=opt.context, timeouts=timeouts)
+        cluster = Cluster.from_kubeconfig(options.kubeconfig, context=options.context, timeouts=timeouts)
     except UsageError as exc:
         raise ObservationError(str(exc)) from None
     with cluster:
-        expected = expected_configuration(cluster, opt)
-        topology = derive_topology(expected.values, release=opt.release, namespace=opt.namespace,
-                                   services_namespace=opt.services_namespace)
-        ca_file_pem = Path(opt.ca_file).read_bytes() if opt.ca_file else None
-        options = ObserveOptions(
-            timeouts=timeouts, budget=opt.budget, profile=profile, ca_file_pem=ca_file_pem,
-            ca_file_source=f"--ca-file {opt.ca_file}" if opt.ca_file else "", ca_key_secret=opt.ca_key_secret)
-        return gather(cluster, topology, options, source=expected.source, notices=expected.notices)
+        expected = expected_configuration(cluster, options)
+        topology = derive_topology(expected.values, release=options.release, namespace=options.namespace,
+                                   services_namespace=options.services_namespace)
+        ca_file_pem = Path(options.ca_file).read_bytes() if options.ca_file else None
+        observe = ObserveOptions(
+            timeouts=timeouts, budget=options.budget, profile=profile, ca_file_pem=ca_file_pem,
+            ca_file_source=f"--ca-file {options.ca_file}" if options.ca_file else "",
+            ca_key_secret=options.ca_key_secret)
+        return gather(cluster, topology, observe, source=expected.source, notices=expected.notices)

@@ -2,7 +2,8 @@
 
 - :func:`configure_client_verification`: the client-certificate policy of a pyOpenSSL server context, including
   Go's ``RequireAnyClientCert`` (a certificate is required, none is verified) and verifiers that ignore one kind
-  of X.509 error: 'self-signed certificate' (a clone of the client certificate passes), 'certificate has
+  of X.509 error: 'unable to get local issuer certificate' (a foreign CA's client passes), 'self-signed
+  certificate' (a clone of the client certificate passes), 'certificate has
   expired', 'unsupported certificate purpose' (no clientAuth EKU passes).
 - :class:`QuirkyTLSTerminator` / :class:`QuirkyGoGrpcServer`: the Go-like gRPC front with that policy.
 - :class:`QuirkyGoHttpsServer`: Direktiv's API/UI answering another status (e.g. 503), and optionally answering
@@ -43,6 +44,8 @@ __all__ = [
 
 # OpenSSL's X509_V_ERR_* numbers a quirky verifier may ignore, by the quirk's name (sandbox.scenarios.VerifyQuirk).
 IGNORABLE_ERRORS: dict[str, frozenset[int]] = {
+    # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    "accepts-unknown-issuer": frozenset({20, 21}),
     # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
     "accepts-self-signed": frozenset({18, 19}),
     # X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID

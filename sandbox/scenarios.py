@@ -108,6 +108,7 @@ class ClientAuth(str, Enum):
 class VerifyQuirk(str, Enum):
     """A client-certificate verifier that ignores one kind of verification error."""
 
+    ACCEPT_UNKNOWN_ISSUER = "accepts-unknown-issuer"  # ignores 'unable to get local issuer certificate'
     ACCEPT_SELF_SIGNED = "accepts-self-signed"  # ignores 'self-signed certificate' (a clone passes)
     IGNORE_EXPIRY = "ignores-expiry"            # ignores 'certificate has expired'
     IGNORE_PURPOSE = "ignores-eku-purpose"      # ignores 'unsupported certificate purpose' (no clientAuth EKU)
@@ -612,6 +613,13 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         fails=[("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER)],
     ),
     _variant(
+        "functions-ca-unset",
+        "flow.functionsProtocol is https but flow.functionsCA is none, so flow trusts only the system roots",
+        values={"flow": {"functionsCA": "none"}},
+        secrets=_without_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-knative"),
+        fails=[("K-FUNCTIONS-CA", CLUSTER)],
+    ),
+    _variant(
         "delegation-wrong-namespace",
         "the TLSCertificateDelegation delegates the knative secret to 'default' instead of '*' or the services "
         "namespace",
@@ -756,6 +764,12 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         servers=(ServerSpec("functions-grpc", client_auth=ClientAuth.REQUIRE_ANY),),
         fails=_on("functions-grpc", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
                   "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED"),
+    ),
+    _variant(
+        "ingress-accepts-unknown-issuer",
+        "the gRPC ingress's client verifier ignores 'unable to get local issuer certificate'",
+        servers=(ServerSpec("ingress-grpc", verify_quirks=(VerifyQuirk.ACCEPT_UNKNOWN_ISSUER,)),),
+        fails=[("M-UNTRUSTED-CA-REJECTED", "ingress-grpc")],
     ),
     _variant(
         "ingress-accepts-self-signed",

@@ -257,6 +257,16 @@ def test_free_text_is_scrubbed_of_private_keys(pki):
     assert scrub("-----BEGIN EC PRIVATE KEY-----\nAAAA") == "[redacted]"
 
 
+def test_a_key_inside_a_cluster_object_is_redacted(pki):
+    evidence = make_evidence(pki)
+    leaky = ObjectRead("ConfigMap default/oops", value={"tls.key": pki.flow.key.bytes().decode(),
+                                                         "raw": pki.api.key.bytes()})
+    evidence = replace(evidence, objects={**evidence.objects, "oops": leaky})
+    doc = evidence_document(evidence, make_verdicts())
+    assert doc["objects"]["oops"]["value"] == {"tls.key": "[redacted]\n", "raw": "[redacted]"}
+    assert_no_private_key(render_json(doc) + render_html(doc), pki)
+
+
 def test_without_evidence_the_document_is_marked_incomplete(pki):
     doc = evidence_document(None, (), run=RunInfo(incomplete="evidence gathering failed: no such context"))
     assert doc["run"]["incomplete"] is True
