@@ -472,7 +472,7 @@ def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
     count = 0
     for req, ns, s in _required(ev):
         count += 1
-        why = "; ".join(req.purposes)
+        why = "; ".join(req.purposes_in(ns) or req.purposes)
         if s is None or s.error:
             errors.append(f"secret {ns}/{req.name}: {s.error if s else 'not read'}")
         elif not s.found:

@@ -360,7 +360,12 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
             jobs["http-get"] = lambda t: http_get(address, host=spec.server_name, timeouts=t)
     if spec.redirect_port:
         def redirect(t, pod=pods[0]):
-            fw = run.forward(pod.namespace, pod.name, spec.redirect_port)
+            # The service port (80) maps to the pod's own port (Envoy listens on 8080): resolve it like kubectl.
+            targets = [p for p in run.cluster.ready_pods(spec.namespace, spec.service, spec.redirect_port)
+                       if p.name == pod.name]
+            if not targets:
+                raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {spec.redirect_port}")
+            fw = run.forward(pod.namespace, pod.name, targets[0].port)
             return http_get(fw.address, host=spec.server_name, timeouts=t)
         jobs["http-redirect"] = redirect
     if spec.kind == "knative" and tls_expected:

@@ -508,7 +508,9 @@ vertical-align:-2px;background:var(--c)}
 padding:1px 8px;margin-left:6px;vertical-align:1px}
 details{margin:8px 0 0}summary{cursor:pointer;color:var(--muted);font-size:13px}
 .obs td{font-size:12px;overflow-wrap:anywhere}
+.obs td.mono,.obs td.time{white-space:nowrap;overflow-wrap:normal}
 .chain td{font-size:12.5px;overflow-wrap:anywhere}
+.chain td.mono,.chain td.date{white-space:nowrap;overflow-wrap:normal}
 .timeline{border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto}
 .timeline text{font:11px -apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--ink)}
 .timeline text.muted{fill:var(--muted)}
@@ -656,7 +658,7 @@ def _cert_row(digest: str, entry: Mapping[str, Any]) -> str:
     names = ", ".join([*f.get("dns_names", []), *f.get("ip_addresses", [])]) or "(none)"
     key = f"{f.get('key_type')} {f.get('key_bits')}" + (f" {f['key_curve']}" if f.get("key_curve") else "")
     return (f"<tr><td>{_e(f.get('subject') or '(empty subject)')}</td><td>{_e(f.get('issuer') or '(empty issuer)')}</td>"
-            f"<td>{_e(names)}</td><td>{_e(f.get('not_after_iso'))}</td><td>{_e(key)}, {_e(f.get('signature_algorithm'))}</td>"
+            f"<td>{_e(names)}</td><td class=\"date\">{_e(f.get('not_after_iso'))}</td><td>{_e(key)}, {_e(f.get('signature_algorithm'))}</td>"
             f'<td class="mono" title="{_e(digest)}">{_e(digest[:16])}…</td></tr>')
 
 
@@ -672,25 +674,48 @@ def _offer_text(offer: Mapping[str, Any]) -> str:
     return f"SNI {offer.get('server_name') or '(none)'}, {text}"
 
 
+def _handshake_outcome(result: Mapping[str, Any]) -> str:
+    outcome = str(result.get("outcome"))
+    if outcome == "accepted":
+        alpn = f", ALPN {result['alpn']}" if result.get("alpn") else ""
+        return f"accepted {result.get('version')} {result.get('cipher')}{alpn}"
+    if outcome == "rejected":
+        how = f"alert '{result['alert']}'" if result.get("alert") else str(result.get("rejection"))
+        after = f" after a {result.get('version')} handshake" if result.get("late_rejection") else ""
+        return f"rejected: {how}{after}"
+    return outcome
+
+
+def _observation(record: str | None, result: Mapping[str, Any]) -> tuple[str, str]:
+    """(what was offered, what came back) for one probe record, in a few words."""
+    if isinstance(result.get("offer"), dict) and "outcome" in result:
+        return _offer_text(result["offer"]), _handshake_outcome(result)
+    if record == "PlaintextResult":
+        if result.get("http1_answered") or result.get("h2c_settings"):
+            seen = f"answered (HTTP/1.1 status {result.get('http1_status')}, h2c SETTINGS {result.get('h2c_settings')})"
+        else:
+            seen = f"refused (HTTP/1.1: {result.get('http1_refusal')}, h2c: {result.get('h2c_refusal')})"
+        return "plaintext HTTP/1.1 request and HTTP/2 cleartext preface", seen
+    if record == "GrpcResult":
+        serving = f" ({result['serving_status']})" if result.get("serving_status") else ""
+        return "gRPC health check", f"{result.get('code')}{serving}"
+    if record == "HttpResult":
+        status = result.get("status")
+        seen = (f"HTTP {status}" + (f" → {result['location']}" if result.get("location") else "")) if status else "no answer"
+        return f"GET {result.get('url')}", seen
+    return str(record or ""), str(result.get("outcome") or result.get("status") or "")
+
+
 def _observation_row(name: str, attempt: Mapping[str, Any]) -> str:
     result = attempt.get("result")
+    elapsed = f"{attempt.get('elapsed')} s"
     if not isinstance(result, dict):
         return (f'<tr><td class="mono">{_e(name)}</td><td></td><td><span class="tag error">not observed</span></td>'
-                f"<td>{_e(attempt.get('error'))}</td><td>{_e(attempt.get('elapsed'))} s</td></tr>")
-    offer = result.get("offer")
-    offer_text = _offer_text(offer) if isinstance(offer, dict) else _e(attempt.get("record"))
-    if "outcome" in result:
-        outcome = str(result["outcome"])
-        bits = [result.get("version"), result.get("cipher"), result.get("alpn") and f"ALPN {result['alpn']}"]
-        if result.get("rejection"):
-            bits.append(f"{result['rejection']}" + (f": {result['alert']}" if result.get("alert") else ""))
-        if result.get("late_rejection"):
-            bits.append("after the handshake")
-        seen = f"{outcome} " + " ".join(str(b) for b in bits if b)
-    else:
-        seen = ""
-    return (f'<tr><td class="mono">{_e(name)}</td><td>{_e(offer_text)}</td><td>{_e(seen)}</td>'
-            f"<td>{_e(result.get('detail', ''))}</td><td>{_e(attempt.get('elapsed'))} s</td></tr>")
+                f'<td>{_e(attempt.get("error"))}</td><td class="time">{_e(elapsed)}</td></tr>')
+    offered, seen = _observation(attempt.get("record"), result)
+    detail = result.get("detail") or result.get("error") or ""
+    return (f'<tr><td class="mono">{_e(name)}</td><td>{_e(offered)}</td><td>{_e(seen)}</td>'
+            f'<td>{_e(detail)}</td><td class="time">{_e(elapsed)}</td></tr>')
 
 
 def _endpoints(document: Mapping[str, Any]) -> str:
@@ -773,8 +798,11 @@ def _timeline(document: Mapping[str, Any]) -> str:
     for digest, entry in certs.items():
         f = entry.get("facts") or {}
         start, end = _parse_iso(f.get("not_before_iso")), _parse_iso(f.get("not_after_iso"))
+        seen = entry.get("seen_in", [])
+        if seen and all(place.startswith("client certificate") for place in seen):
+            continue  # minted by the probes to be refused: not the cluster's (the evidence file keeps them)
         if start and end:
-            rows.append((end, start, digest, f, entry.get("seen_in", [])))
+            rows.append((end, start, digest, f, seen))
     parts = ['<section id="timeline"><h2>Certificate validity (served and stored)</h2>']
     if not rows:
         parts.append("<p>No certificate was seen.</p></section>")
@@ -786,7 +814,7 @@ def _timeline(document: Mapping[str, Any]) -> str:
     hi = min(max(max(r[0] for r in rows), now), now + _TIMELINE_REACH)
     lo, hi = lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02
     span = max((hi - lo).total_seconds(), 1.0)
-    label_w, bar_w, info_w, row_h, top = 390, 640, 230, 22, 26
+    label_w, bar_w, info_w, row_h, top = 480, 560, 220, 22, 26
     width, height = label_w + bar_w + info_w, top + row_h * len(rows) + 24
 
     def x(moment: _dt.datetime) -> float:
@@ -809,10 +837,10 @@ def _timeline(document: Mapping[str, Any]) -> str:
         else:
             colour = "#d4720b" if days_left < min_days else "#1a7f37"
             state = f"{days_left:.0f} d left"
-        who = f.get("common_name") or f.get("subject") or "(empty subject)"
+        who = f.get("common_name") or next(iter(f.get("dns_names") or ()), None) or f.get("subject") or "(empty subject)"
         where = _places(seen)
         label = f"{who} — {where}"
-        short = label if len(label) <= 62 else label[:61] + "…"
+        short = label if len(label) <= 78 else label[:77] + "…"
         tip = f"{who}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{'; '.join(seen)}\nsha256 {digest}"
         radius = 0 if start < lo or end > hi else 3
         svg.append(f'<g><title>{_e(tip)}</title><text x="4" y="{y + 15}">{_e(short)}</text>'
@@ -841,7 +869,8 @@ def _secrets(document: Mapping[str, Any]) -> str:
         s = secrets[ref]
         leaf = s.get("cert_chain_sha256") or []
         f = (certs.get(leaf[0], {}).get("facts") or {}) if leaf else {}
-        leaf_text = f"{f.get('subject') or '(empty subject)'}, notAfter {f.get('not_after_iso')}" if f else "—"
+        name = f.get("subject") or next(iter(f.get("dns_names") or ()), None) or "(empty subject)"
+        leaf_text = f"{name}, notAfter {f.get('not_after_iso')}" if f else "—"
         found = "yes" if s.get("found") else ("error: " + s["error"] if s.get("error") else "missing")
         found_class = "" if s.get("found") else ' class="bad"'
         km = {True: "yes", False: "NO", None: "—"}[s.get("key_matches")]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from junitparser.xunit2 import JUnitXml
 import pytest
@@ -20,7 +22,7 @@ from probes.catalog import CONTROLS
 from probes.controls import Status, Verdict
 from probes.evidence import Attempt, EndpointEvidence, Evidence, ObjectRead, PodObservation, SecretEvidence
 from probes.helm import deep_merge
-from probes.pki import CertificateAuthority, self_signed_certificate
+from probes.pki import CertificateAuthority, self_signed_certificate, self_signed_clone
 from probes.plaintext import PlaintextResult
 from probes.plugin import STATE_KEY, ConformanceState
 from probes.profile import INTERMEDIATE
@@ -65,9 +67,11 @@ class PKI:
         self.api = self.ca.issue(["direktiv-api-service.default"], common_name="api", key_type="ecdsa",
                                  not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=2))
         self.client = ClientIdentity(self.flow.cert_pem, self.flow.key, "configured")
+        clone = self_signed_clone(self.flow.cert_pem)
+        self.clone = ClientIdentity(clone.cert_pem, clone.key, "self-signed-clone")
 
     def secret_keys(self) -> list[bytes]:
-        return [c.key.bytes() for c in (self.lb, self.flow, self.api)] + [self.ca.key.bytes()]
+        return [c.key.bytes() for c in (self.lb, self.flow, self.api)] + [self.ca.key.bytes(), self.clone.key.bytes()]
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +117,9 @@ def make_evidence(pki: PKI, *, incomplete: str | None = None) -> Evidence:
                 replace(grpc_offer, client=None), outcome=HandshakeOutcome.REJECTED, rejection=Rejection.ALERT,
                 alert="certificate required", detail="late rejection")),
             "foreign-ca": Attempt("foreign-ca", error="the handshake timed out after 0.5 s"),
+            "self-signed-clone": Attempt("self-signed-clone", make_handshake(
+                replace(grpc_offer, client=pki.clone), outcome=HandshakeOutcome.REJECTED, rejection=Rejection.ALERT,
+                alert="unknown ca", detail="late rejection")),
         },
         client_identities={"configured": None, "expired": "no CA key (--ca-key-secret)"})
     api = EndpointEvidence(spec["api"], unreachable="service default/direktiv-api-service has no ready pod to forward to")
@@ -327,7 +334,10 @@ def test_html_lists_each_endpoint_chain_and_a_timeline_of_served_and_stored_cert
     assert "localhost" in chains and "direktiv-flow-hl.default" in chains and "has no ready pod" in chains
     timeline = html_text[html_text.index('<section id="timeline">'):]
     assert "<svg" in timeline and "now " in timeline
-    assert timeline.count('<rect class="bar"') == len(make_document(pki)["certificates"])
+    table = make_document(pki)["certificates"].values()
+    minted = [e for e in table if e["seen_in"] == ["client certificate 'self-signed-clone'"]]
+    assert len(minted) == 1  # the probes' own client certificates stay out of the timeline
+    assert timeline.count('<rect class="bar"') == len(table) - 1
     assert "secret default/direktiv-cert-api tls.crt" in timeline  # stored only, and expired:
     api_row = re.search(r"<title>api\n.*?</g>", timeline, re.DOTALL).group(0)
     assert 'fill="#cf222e"' in api_row
@@ -462,3 +472,50 @@ def test_zz_operator_presses_ctrl_c():
     assert doc["run"]["incomplete"] is True and doc["run"]["incomplete_reason"].startswith("interrupted")
     assert doc["tests"]["test_suite.py::test_certificate_names_the_endpoint[lb]"]["outcome"] == "failed"
     assert doc["endpoints"]["lb"]["served_chain"]
+
+
+# -- end to end: the real suite against the sandbox -------------------------------------------------------------
+
+SUITES = Path(__file__).resolve().parents[1] / "suites"
+
+
+class ReportsTo:
+    """Registers the ReportWriter as probes.plugin does, writing into a temp directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def pytest_configure(self, config):
+        config.pluginmanager.register(ReportWriter(config, directory=self.directory), "direktiv-tls-reports")
+
+
+def base64_forms(text: bytes) -> list[str]:
+    """``text`` as it appears inside base64 at each of the three alignments (a Secret's data is base64)."""
+    forms = []
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + text).decode()
+        forms.append(encoded[-(-pad * 4 // 3) or None:][: len(text) * 4 // 3 - 3])
+    return forms
+
+
+@pytest.mark.parametrize("scenario", ["docs-verbatim", "secret-key-mismatch"])
+def test_sandbox_run_reports_hold_no_private_key_and_put_failures_first(pytester, scenario):
+    if not SUITES.is_dir():
+        pytest.skip("the suites/ directory is not beside tests/")
+    reports = pytester.path / "out"
+    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={reports / 'junit.xml'}",
+                                plugins=[ReportsTo(reports)])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*Direktiv TLS conformance by endpoint*", "cluster *", "flow-grpc *"])
+    texts = {name: (reports / name).read_text() for name in ("junit.xml", "evidence.json", "report.html")}
+    texts["stdout"] = result.stdout.str()
+    for name, text in texts.items():
+        assert "PRIVATE KEY" not in text, name
+        for form in base64_forms(b"PRIVATE KEY-----"):
+            assert form not in text, f"{name} holds a base64 private key header ({form})"
+    doc = json.loads(texts["evidence.json"])
+    assert doc["run"]["incomplete"] is False and doc["run"]["context"] == "sandbox"
+    html_text = texts["report.html"]
+    first_fail = html_text.index('<div class="finding fail">')
+    assert first_fail < html_text.index('<section id="matrix">')
+    assert any(v["status"] == "fail" for per in doc["verdicts"].values() for v in per.values())

@@ -1,0 +1,69 @@
+"""What the benchmark ran on: CPU, cores, Python and the three OpenSSLs involved."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+from benchmarks.records import Machine
+
+__all__ = ["machine_info"]
+
+# `openssl version` answers at once; anything slower is a broken install, not worth waiting for.
+_VERSION_TIMEOUT = 10.0
+
+
+def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _openssl_cryptography() -> str:
+    try:
+        from OpenSSL import SSL
+
+        return SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()
+    except Exception:  # noqa: BLE001 - a version string is nice to have, never worth a crash
+        return "unknown"
+
+
+def _openssl_system() -> str | None:
+    binary = shutil.which("openssl")
+    if binary is None:
+        return None
+    try:
+        done = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=_VERSION_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def machine_info() -> Machine:
+    """The machine's facts, each falling back to "unknown" rather than failing."""
+    return Machine(
+        cpu=_cpu_model(),
+        cores=_cores(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        openssl_python=ssl.OPENSSL_VERSION,
+        openssl_cryptography=_openssl_cryptography(),
+        openssl_system=_openssl_system(),
+    )

@@ -1,0 +1,62 @@
+"""End to end: for every sandbox scenario, exactly its documented controls fail (or error), and the others
+pass or are skipped. Evidence is gathered the way the suite gathers it (probes.session), then every applicable
+control is judged on every endpoint (probes.controls) — the same two calls the suite's fixtures make."""
+
+import pytest
+
+from probes.catalog import CONTROLS
+from probes.controls import Status, judge
+from probes.profile import INTERMEDIATE
+from probes.session import RunOptions, gather_evidence
+from sandbox.cluster import start_sandbox
+from sandbox.scenarios import SCENARIOS
+
+# Generous per-step limit: the sandbox answers in milliseconds, and CI machines are noisy.
+STEP_TIMEOUT = 5.0
+
+
+def _options(running) -> RunOptions:
+    args = list(running.suite_args)
+    ca_key = None
+    if "--ca-key-secret" in args:
+        ns, name = args[args.index("--ca-key-secret") + 1].split("/")
+        ca_key = (ns, name)
+    return RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key, timeout=STEP_TIMEOUT)
+
+
+def judge_all(evidence):
+    return {(c.id, e): judge(c.id, e, evidence, INTERMEDIATE) for c in CONTROLS for e in c.endpoints}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_fails_exactly_its_documented_controls(name):
+    scenario = SCENARIOS[name]
+    with start_sandbox(scenario) as running:
+        verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
+    broken = {key for key, v in verdicts.items() if v.status in (Status.FAIL, Status.ERROR)}
+    details = "\n".join(f"{k}: {verdicts[k].status.value}: {verdicts[k].message}"
+                        for k in sorted(broken ^ scenario.expected_failures) if k in verdicts)
+    assert broken == set(scenario.expected_failures), details
+
+
+def test_every_control_fails_in_some_scenario():
+    broken = {control for s in SCENARIOS.values() for control, _ in s.expected_failures}
+    assert broken == {c.id for c in CONTROLS}
+
+
+def test_conformant_passes_every_control_it_can_judge():
+    with start_sandbox("conformant") as running:
+        verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
+    statuses = {v.status for v in verdicts.values()}
+    assert statuses == {Status.PASS}, {k: v.message for k, v in verdicts.items() if v.status is not Status.PASS}
+
+
+def test_without_the_ca_key_the_two_minting_controls_skip_and_say_why():
+    with start_sandbox("conformant") as running:
+        options = RunOptions(kubeconfig=str(running.kubeconfig_path), timeout=STEP_TIMEOUT)
+        verdicts = judge_all(gather_evidence(options, INTERMEDIATE))
+    for (control, endpoint), v in verdicts.items():
+        if control in ("M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED"):
+            assert v.status is Status.SKIP and "--ca-key-secret" in v.message, v
+        else:
+            assert v.status is Status.PASS, v
