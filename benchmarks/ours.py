@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.records import ScaleRow, Timing, time_runs
+from benchmarks.records import ScaleRow, SuiteRun, Timing, time_runs
 from probes.controls import judge
 from probes.evidence import Evidence
 from probes.kube import Cluster
@@ -29,7 +29,6 @@ __all__ = [
     "REPO_ROOT",
     "SUITE_COMMAND",
     "GatherTarget",
-    "SuiteRun",
     "deployed_endpoints",
     "gather_target",
     "knative_scenario",
@@ -46,21 +45,6 @@ SUITE_TIMEOUT = 120.0
 # The suite's default per-step limit (probes.plugin DEFAULT_TIMEOUT).
 STEP_TIMEOUT = 5.0
 SNI_CONTROL = "N-SNI-COVERAGE"
-
-
-@dataclass(frozen=True)
-class SuiteRun:
-    """The whole suite, run N times.
-
-    Attributes:
-        timing: wall seconds from process start to exit, per run.
-        exit_codes: pytest's exit status per run (0: every control passed).
-        summary: pytest's last line of the last run, e.g. ``113 passed in 2.70s``.
-    """
-
-    timing: Timing
-    exit_codes: tuple[int, ...]
-    summary: str
 
 
 def time_suite(runs: int, *, python: str = sys.executable, cwd: Path = REPO_ROOT,

@@ -10,9 +10,11 @@ from typing import Callable
 
 __all__ = [
     "ForwardCost",
+    "Benchmark",
     "Machine",
     "ScaleRow",
     "SetupState",
+    "SuiteRun",
     "Target",
     "Timing",
     "ToolScan",
@@ -50,6 +52,21 @@ def time_runs(fn: Callable[[], object], runs: int) -> tuple[Timing, object]:
         result = fn()
         samples.append(time.perf_counter() - start)
     return Timing(tuple(samples)), result
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """The whole suite, run N times.
+
+    Attributes:
+        timing: wall seconds from process start to exit, per run.
+        exit_codes: pytest's exit status per run (0: every control passed).
+        summary: pytest's last line of the last run, e.g. ``113 passed in 2.70s``.
+    """
+
+    timing: Timing
+    exit_codes: tuple[int, ...]
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -186,3 +203,47 @@ class Target:
     goal: str
     measured: str
     met: bool | None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One whole benchmark run: what ``python -m benchmarks.run`` prints and writes to reports/benchmark.json.
+
+    Attributes:
+        machine: where it ran.
+        command: the command line that produced it.
+        scenario: the sandbox scenario measured.
+        runs: N of the medians.
+        suite: the whole suite's runs, None when skipped.
+        gather: the evidence gathering's runs, None when skipped or failed.
+        endpoints: the endpoint IDs the gathering observed (deployed ones).
+        probes: the attempts (handshakes, plaintext, gRPC and HTTP probes) in one gathering.
+        forward: the port-forward cost, None when skipped or failed.
+        tools: the comparison tools' setup.
+        scans: each comparison scan, per tool and endpoint.
+        scale: the N-SNI-COVERAGE evidence per number of knative hosts.
+        targets: issue 7's targets, met or not.
+        problems: steps that could not be measured, one sentence each.
+    """
+
+    machine: Machine
+    command: str
+    scenario: str
+    runs: int
+    suite: SuiteRun | None
+    gather: Timing | None
+    endpoints: tuple[str, ...]
+    probes: int
+    forward: ForwardCost | None
+    tools: tuple[ToolSetup, ...]
+    scans: tuple[ToolScan, ...]
+    scale: tuple[ScaleRow, ...]
+    targets: tuple[Target, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def per_endpoint(self) -> float | None:
+        """Our evidence-gathering time divided by the number of endpoints it covered."""
+        if self.gather is None or not self.endpoints:
+            return None
+        return self.gather.median / len(self.endpoints)

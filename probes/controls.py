@@ -129,7 +129,7 @@ def _chain_trusted(ev: Evidence, endpoint: str, profile: Profile):
         _error(f"no trust anchor for {endpoint}: {ep.anchor_source or 'no secret'} holds no usable ca.crt "
                "(see K-SECRET-PRESENT), or pass --ca-file")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
-    found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "", "trust_method": result.method}
+    found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "", "trust_method": getattr(result.method, "value", str(result.method))}
     if result.trusted:
         return Status.PASS, f"the served chain validates to {ep.anchor_source} ({result.reason})", found
     return Status.FAIL, (f"expected the chain served by {endpoint} to validate to {ep.anchor_source}; "

@@ -139,6 +139,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if not config.option.xmlpath:
         config.option.xmlpath = str(Path(config.rootpath, "reports", "junit.xml"))
+    from probes.reporting import ReportWriter
+
+    config.pluginmanager.register(ReportWriter(config), "direktiv-tls-reports")
 
 
 def _start_sandbox(config: pytest.Config) -> str:
