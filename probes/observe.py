@@ -33,7 +33,7 @@ from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
 from probes.tls import ClientIdentity, TLSOffer, TLSVersion, WeakFamily, handshake, local_support, weak_cipher_offer
 from probes.topology import EndpointSpec, Mode, Topology
 
-__all__ = ["ObserveOptions", "gather", "MTLS_CLIENTS"]
+__all__ = ["ObserveOptions", "GatherInterrupted", "gather", "MTLS_CLIENTS"]
 
 # Weak suites exist only up to TLS 1.2; with TLS 1.3 offered the server would pick a 1.3 suite instead.
 _UP_TO_TLS12 = (TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
@@ -76,6 +76,11 @@ class _RawSecret:
     data: dict[str, bytes] = field(repr=False)
 
 
+def _internal_error(exc: Exception) -> str:
+    return (f"the probe failed unexpectedly ({type(exc).__name__}: {exc}); this is a bug in "
+            "direktiv-tls-conformance, please report it")
+
+
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -113,6 +118,8 @@ class _Run:
             return Attempt(name, error=f"not observed: {exc}", elapsed=time.monotonic() - start)
         except ProbeError as exc:
             return Attempt(name, error=str(exc), elapsed=time.monotonic() - start)
+        except Exception as exc:  # a bug in one probe must not cost the endpoint its other observations
+            return Attempt(name, error=_internal_error(exc), elapsed=time.monotonic() - start)
         return Attempt(name, result=result, elapsed=time.monotonic() - start)
 
     def forward(self, namespace: str, pod: str, port: int) -> PortForwarder:
@@ -413,31 +420,62 @@ def _served_leaf(run: _Run, spec: EndpointSpec, pod, client) -> PodObservation:
 # -- the whole run --------------------------------------------------------------------------------------------
 
 
+class GatherInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the gathering; carries what had been observed by then (marked incomplete)."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        super().__init__("interrupted while gathering evidence")
+        self.evidence = evidence
+
+
 def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = ObserveOptions(), *, source: str = "",
            notices: tuple[str, ...] = ()) -> Evidence:
-    """Observe everything the topology names; never raises for what the cluster does."""
+    """Observe everything the topology names; never raises for what the cluster does.
+
+    On Ctrl-C it stops, closes every forward, and raises :class:`GatherInterrupted` with the partial evidence.
+    """
     run = _Run(cluster, topology, options)
     started = _now_iso()
+    secrets: dict = {}
+    objects: dict = {}
+    endpoints: dict = {}
+    ca, ca_reason = None, ""
+    interrupted = None
+    outer = cf.ThreadPoolExecutor(max_workers=len(topology.endpoints) or 1, thread_name_prefix="endpoint")
+    futures: dict[str, cf.Future] = {}
     try:
         secret_jobs = {(ns, req.name): run.pool.submit(_read_secret, run, ns, req.name)
                        for req in topology.secrets for ns in req.namespaces}
         objects = _read_objects(run)
-        secrets = {k: f.result() for k, f in secret_jobs.items()}
+        for key, future in secret_jobs.items():
+            secrets[key] = future.result()
         ca, ca_reason = _read_ca(run)
         hosts = _knative_hosts(objects, topology)
-        with cf.ThreadPoolExecutor(max_workers=len(topology.endpoints) or 1, thread_name_prefix="endpoint") as outer:
-            futures = {
-                spec.id: outer.submit(
-                    _observe_endpoint, run, spec, (hosts or (spec.server_name,)) if spec.kind == "knative" else (), ca, ca_reason)
-                for spec in topology.endpoints
-            }
-            endpoints = {eid: f.result() for eid, f in futures.items()}
+        for spec in topology.endpoints:
+            knative_hosts = (hosts or (spec.server_name,)) if spec.kind == "knative" else ()
+            futures[spec.id] = outer.submit(_observe_endpoint, run, spec, knative_hosts, ca, ca_reason)
+        for spec in topology.endpoints:
+            try:
+                endpoints[spec.id] = futures[spec.id].result()
+            except Exception as exc:  # a bug in a probe must not cost the other endpoints their evidence
+                endpoints[spec.id] = EndpointEvidence(spec, unreachable=_internal_error(exc))
+    except KeyboardInterrupt:
+        interrupted = "interrupted (Ctrl-C) while gathering evidence"
     finally:
         run.stack.close()
+        outer.shutdown(wait=True, cancel_futures=True)
         run.pool.shutdown(wait=True, cancel_futures=True)
-    return Evidence(
+    if interrupted:
+        for eid, future in futures.items():
+            if eid not in endpoints and future.done() and not future.cancelled() and future.exception() is None:
+                endpoints[eid] = future.result()
+    budget_note = f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted else None
+    evidence = Evidence(
         topology=topology, source=source, cluster_server=cluster.server, context=cluster.context,
         started_at=started, finished_at=_now_iso(), secrets=secrets, objects=objects, endpoints=endpoints,
         notices=tuple(notices) + tuple(topology.notices), ca_key_available=ca is not None, ca_key_reason=ca_reason,
-        incomplete=f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted else None,
+        incomplete=interrupted or budget_note,
     )
+    if interrupted:
+        raise GatherInterrupted(evidence)
+    return evidence

@@ -108,10 +108,15 @@ class ConformanceState:
             self.gathered = True
             from probes.session import gather_evidence
 
+            from probes.observe import GatherInterrupted
+
             try:
                 self.evidence = gather_evidence(self.run_options(), self.profile)
             except ObservationError as exc:
                 self.failure = str(exc)
+            except GatherInterrupted as exc:
+                self.evidence = exc.evidence  # the reports still show what was observed, marked incomplete
+                raise KeyboardInterrupt from None
         if self.failure:
             raise ObservationError(self.failure)
         return self.evidence
