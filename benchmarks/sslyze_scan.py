@@ -41,7 +41,7 @@ def _last_line(text: str) -> str:
 
 def _version(venv: Path) -> str | None:
     try:
-        done = subprocess.run([str(_bin(venv, "python")), "-c", "import sslyze; print(sslyze.__version__)"],
+        done = subprocess.run([str(_bin(venv, "python")), "-c", "import importlib.metadata as m; print(m.version('sslyze'))"],
                               capture_output=True, text=True, timeout=_VERSION_TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None

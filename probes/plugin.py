@@ -146,7 +146,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = str(Path(config.rootpath, "reports", "junit.xml"))
     from probes.reporting import ReportWriter
 
-    config.pluginmanager.register(ReportWriter(config), "direktiv-tls-reports")
+    # evidence.json and report.html go beside the JUnit file, wherever --junitxml puts it.
+    reports_dir = Path(config.option.xmlpath).parent
+    config.pluginmanager.register(ReportWriter(config, directory=reports_dir), "direktiv-tls-reports")
 
 
 def _start_sandbox(config: pytest.Config) -> str:

@@ -43,12 +43,10 @@ from probes.topology import EndpointSpec, Mode, Topology, derive_topology
 from sandbox import quirks
 from sandbox.apiserver import ApiServer, ObjectStore, secret_object
 from sandbox.scenarios import (
-    CA_SECRET,
     NAMESPACE,
     RELEASE,
     SERVICES_NAMESPACE,
     ClientAuth,
-    Engine,
     Issuer,
     Scenario,
     ServerSpec,

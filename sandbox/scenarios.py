@@ -619,6 +619,9 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         secrets=_without_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-knative"),
         fails=[("K-FUNCTIONS-CA", CLUSTER)],
     ),
+    # The next scenarios change cluster objects only. A real internal Contour would drop the knative TLS virtual
+    # hosts once the delegation or config-contour's default-tls-secret is wrong; the sandbox's keeps serving the
+    # certificate, so that each scenario fails its own K-* control and nothing else.
     _variant(
         "delegation-wrong-namespace",
         "the TLSCertificateDelegation delegates the knative secret to 'default' instead of '*' or the services "

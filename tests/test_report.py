@@ -479,16 +479,6 @@ def test_zz_operator_presses_ctrl_c():
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 
 
-class ReportsTo:
-    """Registers the ReportWriter as probes.plugin does, writing into a temp directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def pytest_configure(self, config):
-        config.pluginmanager.register(ReportWriter(config, directory=self.directory), "direktiv-tls-reports")
-
-
 def base64_forms(text: bytes) -> list[str]:
     """``text`` as it appears inside base64 at each of the three alignments (a Secret's data is base64)."""
     forms = []
@@ -503,8 +493,8 @@ def test_sandbox_run_reports_hold_no_private_key_and_put_failures_first(pytester
     if not SUITES.is_dir():
         pytest.skip("the suites/ directory is not beside tests/")
     reports = pytester.path / "out"
-    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={reports / 'junit.xml'}",
-                                plugins=[ReportsTo(reports)])
+    # the plugin writes evidence.json and report.html beside the JUnit file
+    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={reports / 'junit.xml'}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*Direktiv TLS conformance by endpoint*", "cluster *", "flow-grpc *"])
     texts = {name: (reports / name).read_text() for name in ("junit.xml", "evidence.json", "report.html")}

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -222,8 +223,8 @@ def test_stop_closes_every_server_and_removes_the_kubeconfig(tmp_path):
 
 def test_a_pod_whose_secret_is_missing_stays_pending_without_a_server():
     scenario = SCENARIOS["conformant"]
-    broken = type(scenario)(**{**scenario.__dict__, "name": "no-fn-secret",
-                               "secrets": tuple(s for s in scenario.secrets if s.name != "direktiv-cert-fn")})
+    broken = replace(scenario, name="no-fn-secret",
+                     secrets=tuple(s for s in scenario.secrets if s.name != "direktiv-cert-fn"))
     with start_sandbox(broken) as sb:
         port = sb.pod_ports("functions-grpc")[0]
         assert port.address is None
