@@ -210,6 +210,12 @@ class ReportWriter:
                           green=not (c["failed"] or c["error"]))
         if not counts:
             tr.write_line("no control was judged")
+        state = self._state()
+        evidence = state.evidence if state is not None else None
+        if evidence is not None:
+            tr.write_line(f"expected configuration: {evidence.source}")
+            for notice in evidence.notices:
+                tr.write_line(f"notice: {notice}", yellow=True)
         if self.incomplete:
             tr.write_line(f"INCOMPLETE: {self.incomplete}", yellow=True, bold=True)
         for problem in self.problems:
