@@ -118,6 +118,7 @@ def _step(problems: list[str], what: str, fn: Callable[[], T]) -> T | None:
 
 def _scans(args, running, target, evidence, tools: dict[str, ToolSetup]) -> list[ToolScan]:
     """sslyze on each chosen TLS endpoint and testssl.sh on one, through port-forwards of the same sandbox."""
+    from probes.errors import ProbeError
     from probes.timeouts import Timeouts
     from probes.topology import Mode
 
@@ -144,14 +145,18 @@ def _scans(args, running, target, evidence, tools: dict[str, ToolSetup]) -> list
             scans.append(ToolScan(tool, endpoint, None, None, False, setup.reason or f"{tool} is not available"))
             continue
         _say(f"{tool} on {endpoint}")
-        with forward_endpoint(target.cluster, spec, timeouts=timeouts) as forwarder:
-            if tool == "sslyze":
-                client = client_certificate(target.cluster, spec)
-                with client_files(client) as files:
-                    scan = sslyze_scan.scan_endpoint(setup, endpoint, forwarder.address, server_name(spec),
-                                                     client=files)
-            else:
-                scan = testssl_scan.scan_endpoint(setup, endpoint, forwarder.address, server_name(spec))
+        try:
+            with forward_endpoint(target.cluster, spec, timeouts=timeouts) as forwarder:
+                if tool == "sslyze":
+                    client = client_certificate(target.cluster, spec)
+                    with client_files(client) as files:
+                        scan = sslyze_scan.scan_endpoint(setup, endpoint, forwarder.address, server_name(spec),
+                                                         client=files)
+                else:
+                    scan = testssl_scan.scan_endpoint(setup, endpoint, forwarder.address, server_name(spec))
+        except (ProbeError, OSError) as exc:
+            scan = ToolScan(tool, endpoint, None, None, spec.mode is Mode.MTLS,
+                            f"could not reach {endpoint} through a port-forward: {exc}")
         _say(f"  {tool} on {endpoint}: {scan.seconds or 0:.2f} s, {scan.detail}")
         scans.append(scan)
     return scans
