@@ -105,6 +105,17 @@ def _served_chain(ep: EndpointEvidence) -> tuple[bytes, ...]:
     return chain
 
 
+def _no_anchor(ev: Evidence, ep: EndpointEvidence) -> str:
+    """Why an endpoint has no trust anchor, naming the secret and the cause."""
+    spec = ep.spec
+    secret = ev.secret(spec.secret.namespace, spec.secret.name) if spec.secret else None
+    if secret is not None and secret.error:
+        return f"no trust anchor for {spec.id}: secret {secret.ref} could not be read ({secret.error.rstrip('.')})"
+    if secret is not None and not secret.found:
+        return f"no trust anchor for {spec.id}: secret {secret.ref} does not exist"
+    return f"no trust anchor for {spec.id}: {ep.anchor_source or 'no secret'} holds no usable ca.crt"
+
+
 def _cert(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
@@ -126,8 +137,7 @@ def _chain_trusted(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
     chain = _served_chain(ep)
     if not ep.anchors_der:
-        _error(f"no trust anchor for {endpoint}: {ep.anchor_source or 'no secret'} holds no usable ca.crt "
-               "(see K-SECRET-PRESENT), or pass --ca-file")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
     found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "", "trust_method": getattr(result.method, "value", str(result.method))}
     if result.trusted:
@@ -195,8 +205,10 @@ def _served_matches_secret(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
     secret = ev.secret(ep.spec.secret.namespace, ep.spec.secret.name) if ep.spec.secret else None
     if secret is None or not secret.found or not secret.cert_chain_der:
+        why = (secret.error.rstrip(".") if secret and secret.error else "; ".join(secret.problems)
+               if secret and secret.problems else "missing or without tls.crt")
         _error(f"the configured secret {ep.spec.secret.namespace}/{ep.spec.secret.name} could not be read "
-               f"({secret.error if secret and secret.error else 'missing or without tls.crt'}); see K-SECRET-PRESENT")
+               f"({why}); see K-SECRET-PRESENT")
     expected_fp = facts.certificate_facts(secret.cert_chain_der[0]).sha256_fingerprint
     unobserved = [p for p in ep.pod_leaves if p.leaf_der is None]
     stale = [(p.pod, facts.certificate_facts(p.leaf_der)) for p in ep.pod_leaves if p.leaf_der is not None
@@ -259,6 +271,10 @@ def _mode_matches(ev: Evidence, endpoint: str, profile: Profile):
 
 def _handshake_ok(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
+    if ep.spec.mode is Mode.MTLS and ep.client_identities.get("configured"):
+        # Without the configured client certificate the server is right to refuse us: nothing to judge.
+        _error(f"{endpoint}: no configured client certificate to offer: {ep.client_identities['configured']}; "
+               "see K-SECRET-PRESENT")
     attempt = _observed(ep, "default")
     r = attempt.result
     found = {"version": r.version or "", "cipher": r.cipher or "", "sni": r.offer.server_name or ""}
@@ -276,6 +292,12 @@ def _plaintext_refused(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
     r = _observed(ep, "plaintext").result
     found = {"http1": str(r.http1_status or r.http1_refusal or ""), "h2c_settings": str(r.h2c_settings)}
+    bare = ep.attempt("no-client-cert")
+    if (r.http1_refusal == "no-response" and r.h2c_refusal == "no-response" and bare is not None
+            and (bare.error or bare.result.outcome is HandshakeOutcome.TIMEOUT)):
+        # Silence to plaintext is a refusal only from a port that answers something: this one answers nothing.
+        _error(f"{endpoint}: silence to plaintext tells nothing when TLS gets no answer either "
+               f"({bare.error or bare.result.detail})")
     if r.http1_answered or r.h2c_settings:
         what = []
         if r.http1_answered:
@@ -381,8 +403,11 @@ def _valid_cert_accepted(ev: Evidence, endpoint: str, profile: Profile):
 def _rejects(label: str, what: str):
     def judge_(ev: Evidence, endpoint: str, profile: Profile):
         ep = _mtls_endpoint(ev, endpoint)
-        if ep.client_identities.get(label):
-            _skip(f"{endpoint}: {what} not tested: {ep.client_identities[label]}")
+        reason = ep.client_identities.get(label)
+        if reason and reason == ev.ca_key_reason:
+            _skip(f"{endpoint}: {what} not tested: {reason}")  # the CA key was not given or not readable
+        if reason:
+            _error(f"{endpoint}: {what} could not be made: {reason}")
         r = _observed(ep, label).result
         found = {"outcome": r.outcome.value, "rejection": r.alert or (r.rejection.value if r.rejection else ""),
                  "version": r.version or "", "late_rejection": str(r.late_rejection)}
@@ -426,7 +451,7 @@ def _http_redirects(ev: Evidence, endpoint: str, profile: Profile):
 def _sni_coverage(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
     if not ep.anchors_der:
-        _error(f"no trust anchor for {endpoint}: {ep.anchor_source or 'no secret'} holds no usable ca.crt")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT)")
     anchors = [_cert(d) for d in ep.anchors_der]
     bad, unobserved = [], []
     for host in ep.hosts:
@@ -484,6 +509,8 @@ def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
             if lacking:
                 hint = " (kubectl create secret tls writes no ca.crt; let cert-manager issue it)" if lacking == ["ca.crt"] else ""
                 problems.append(f"secret {ns}/{req.name} lacks {', '.join(lacking)}{hint}")
+            for problem in s.problems:  # the keys are there but do not hold what they must: the cluster's fault
+                problems.append(f"{problem}: reissue secret {ns}/{req.name}")
     if count == 0:
         _no_secrets()
     if problems:
@@ -498,7 +525,10 @@ def _present(ev: Evidence):
     if not list(_required(ev)):
         _no_secrets()
     if not found:
-        _error("none of the required secrets could be read; see K-SECRET-PRESENT")
+        errors = [f"secret {ns}/{req.name}: {s.error.rstrip('.')}" for req, ns, s in _required(ev) if s and s.error]
+        more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
+        _error(f"none of the required secrets could be read ({errors[0]}{more}); see K-SECRET-PRESENT" if errors
+               else "none of the required secrets exists; see K-SECRET-PRESENT")
     return found
 
 
@@ -509,7 +539,8 @@ def _secret_keypair(ev: Evidence, endpoint: str, profile: Profile):
         if s.key_matches is False:
             bad.append(f"secret {ns}/{req.name}: tls.key is not the private key of tls.crt")
         elif s.key_matches is None and "tls.key" in s.keys and "tls.crt" in s.keys:
-            unknown.append(f"secret {ns}/{req.name}: " + ("; ".join(s.problems) or "the pair could not be compared"))
+            unknown.append(f"secret {ns}/{req.name}: " + ("; ".join(s.problems) + "; see K-SECRET-PRESENT"
+                                                           if s.problems else "the pair could not be compared"))
     if bad:
         return Status.FAIL, "; ".join(bad) + ": reissue the certificate so tls.crt and tls.key belong together", {}
     if unknown:
@@ -523,7 +554,7 @@ def _secret_chain(ev: Evidence, endpoint: str, profile: Profile):
     for req, ns, s in found:
         if not s.cert_chain_der or not s.ca_der:
             if s.problems:
-                unknown.append(f"secret {ns}/{req.name}: {'; '.join(s.problems)}")
+                unknown.append(f"secret {ns}/{req.name}: {'; '.join(s.problems)}; see K-SECRET-PRESENT")
             continue
         r = facts.verify_chain(s.cert_chain_der, [_cert(d) for d in s.ca_der])
         if not r.trusted:
@@ -539,7 +570,7 @@ def _ca_consistent(ev: Evidence, endpoint: str, profile: Profile):
     groups = ev.topology.ca_groups
     if not groups:
         _skip("no two secrets are required to share a CA under this configuration")
-    bad, judged, unread = [], 0, []
+    bad, judged, unread, failed_reads = [], 0, [], []
     for group in groups:
         first = group.members[0]
         a = ev.secret(first.namespace, first.name)
@@ -547,7 +578,11 @@ def _ca_consistent(ev: Evidence, endpoint: str, profile: Profile):
             b = ev.secret(other.namespace, other.name)
             label = f"{first} and {other}"
             if not (a and a.found and a.cert_chain_der and a.ca_der and b and b.found and b.cert_chain_der and b.ca_der):
-                unread.append(label)
+                errors = [f"secret {s.ref}: {s.error}" for s in (a, b) if s is not None and s.error]
+                if errors:
+                    failed_reads.extend(errors)
+                else:
+                    unread.append(label)
                 continue
             judged += 1
             ok_ab = facts.verify_chain(a.cert_chain_der, [_cert(d) for d in b.ca_der]).trusted
@@ -556,6 +591,8 @@ def _ca_consistent(ev: Evidence, endpoint: str, profile: Profile):
                 bad.append(f"{label} are issued by different CAs ({group.reason}): reissue both from the same issuer")
     if bad:
         return Status.FAIL, "; ".join(bad), {}
+    if failed_reads:
+        _error("; ".join(dict.fromkeys(failed_reads)))
     if not judged:
         _skip(f"the secrets to compare are missing or incomplete ({'; '.join(unread)}); see K-SECRET-PRESENT")
     return Status.PASS, f"{judged} secret pair(s) share their CA", {}

@@ -80,6 +80,11 @@ class BudgetExhausted(ProbeTimeout):
 
     phase = "evidence budget"
 
+    def __init__(self, seconds: float, where: str = "") -> None:
+        super().__init__(seconds, where)
+        at = f" ({where})" if where else ""
+        self.args = (f"the evidence budget (--budget {seconds:g}s) left too little time to observe this{at}",)
+
 
 class ForwardError(ProbeError):
     """The port-forward stream failed; the message carries the API server's or kubelet's words."""

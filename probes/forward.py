@@ -28,7 +28,7 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import certifi
 from kubernetes.stream import ws_client
@@ -292,10 +292,27 @@ class _Registration:
         self.events = events
 
 
+class _PumpEnd:
+    """How a pump ended: kubelet's error text, and whether the API server cut the stream.
+
+    Attributes:
+        error: kubelet's error-channel text, or None.
+        cut: the websocket ended without a close frame (TCP EOF or reset from the API server's side) while the
+            client was still connected: the bytes the client saw may be only part of what the pod sent.
+        delivered: bytes of the pod's data channel delivered to the client.
+    """
+
+    __slots__ = ("error", "cut", "delivered")
+
+    def __init__(self, error: str | None, cut: bool, delivered: int) -> None:
+        self.error, self.cut, self.delivered = error, cut, delivered
+
+
 def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event, *,
-          half_close_grace: float = CLOSE_GRACE) -> str | None:
+          half_close_grace: float = CLOSE_GRACE, on_cut: Callable[[int], None] | None = None) -> _PumpEnd:
     """Move bytes both ways until both sides end, or one ends and the other does not follow within its grace
-    period, or ``stopping`` is set. Returns kubelet's error text if one came.
+    period, or ``stopping`` is set. Returns kubelet's error text if one came, and whether the stream was cut;
+    ``on_cut(delivered)`` is called the moment a cut is seen, before the client can read the EOF that follows.
 
     The protocol cannot tell the pod that the client half-closed, so after the client's EOF the pod's answer is
     still delivered for ``half_close_grace`` seconds (a request sent with SHUT_WR still gets its response);
@@ -307,11 +324,16 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
     to_remote, to_local = bytearray(), bytearray()
     error = bytearray()
     local_eof = remote_eof = local_shut = False
+    cut = False  # the API server's side ended without a websocket close frame
+    delivered = 0
     grace_until: float | None = None
     read_, write_ = selectors.EVENT_READ, selectors.EVENT_WRITE
     with selectors.DefaultSelector() as selector:
         local_reg, remote_reg = _Registration(selector, local), _Registration(selector, remote)
         while not stopping.is_set():
+            if cut and on_cut is not None:
+                on_cut(delivered)
+                on_cut = None
             if remote_eof and not to_local and not local_shut:
                 try:
                     local.shutdown(socket.SHUT_WR)  # the client reads EOF after the last byte
@@ -343,10 +365,12 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                     data = b""
                 if data == b"":
                     remote_eof = True
+                    cut = cut or not local_eof  # no close frame came first: the stream was dropped
                 elif data:
                     for opcode, payload in reader.feed(data):
                         if opcode == ABNF.OPCODE_BINARY and payload[:1] == bytes([_DATA]):
                             to_local += payload[1:]
+                            delivered += len(payload) - 1
                         elif opcode == ABNF.OPCODE_BINARY and payload[:1] == bytes([_ERROR]):
                             error += payload[1:]
                         elif opcode == ABNF.OPCODE_PING:
@@ -372,6 +396,7 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                     pass
                 except OSError:
                     remote_eof = True
+                    cut = cut or not local_eof
                     to_remote.clear()
             if to_local and ready.get(local, 0) & write_:
                 try:
@@ -383,7 +408,7 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                     break
             if remote_eof:
                 to_remote.clear()
-    return error.decode(errors="replace") or None
+    return _PumpEnd(error.decode(errors="replace") or None, cut, delivered)
 
 
 class PortForwarder:
@@ -394,6 +419,9 @@ class PortForwarder:
         address: ``("127.0.0.1", port)`` to dial.
         errors: kubelet's error texts and open failures seen on accepted connections (and by :meth:`check`),
             in order.
+        drops: one sentence per accepted connection whose stream the API server dropped mid-stream (the
+            websocket ended without a close frame while the client was connected): what that client read may be
+            a truncated answer, so observations made through this forwarder are not to be trusted.
     """
 
     def __init__(self, api_client, namespace: str, pod: str, port: int, *,
@@ -402,6 +430,7 @@ class PortForwarder:
         self.namespace, self.pod, self.port = namespace, pod, port
         self._timeouts = timeouts
         self.errors: list[str] = []
+        self.drops: list[str] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -444,12 +473,25 @@ class PortForwarder:
     def close(self) -> None:
         """Stop accepting, end every pump, close every socket and join every thread."""
         self._stopping.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once (the poll is the fallback)
+        except OSError:
+            pass
         self._acceptor.join(self._timeouts.forward_open + 2.0)
         self._listener.close()
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
             thread.join(self._timeouts.forward_open + 2.0)
+
+    def _record_drop(self, delivered: int) -> None:
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            self.drops.append(
+                f"the API server dropped the port-forward stream to pod {self.namespace}/{self.pod} port "
+                f"{self.port} mid-stream (the websocket ended without a close frame after {delivered} bytes "
+                "from the pod)")
 
     def _record(self, text: str) -> None:
         with self._lock:
@@ -476,10 +518,10 @@ class PortForwarder:
             stream = self.open_stream()
             if self._stopping.is_set():
                 return
-            error = _pump(local, stream, self._stopping,
-                          half_close_grace=max(CLOSE_GRACE, self._timeouts.read))
-            if error:
-                self._record(error)
+            end = _pump(local, stream, self._stopping, half_close_grace=max(CLOSE_GRACE, self._timeouts.read),
+                        on_cut=self._record_drop)
+            if end.error:
+                self._record(end.error)
         except ProbeError as exc:
             self._record(str(exc))
         except Exception as exc:  # noqa: BLE001 - a dead pump must close its sockets and say why

@@ -10,6 +10,11 @@ decoded bytes and a masked repr. API errors are translated here, once, into the 
 
 each with one sentence naming the object (``secret default/direktiv-cert-flow``) and the server's message.
 A kubeconfig that is missing, unreadable or lacks the context is a UsageError saying what, where and what to do.
+
+The kubernetes client cannot take client certificates or CA data as bytes: it writes a kubeconfig's
+``client-certificate-data``, ``client-key-data`` and ``certificate-authority-data`` to files, in the temp directory,
+and removes them only at interpreter exit. Here they go to a private directory (0700, files 0600) made for each
+:class:`Cluster` and removed by :meth:`Cluster.close`, and they never enter the client's process-wide file cache.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ import binascii
 import datetime as _dt
 import json
 import os
+import shutil
+import tempfile
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +36,7 @@ import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.config import kube_config as _kube_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -42,6 +52,11 @@ __all__ = ["Secret", "PodTarget", "Cluster", "pod_is_ready", "kubectl_pod_order"
 DEFAULT_KUBECONFIG = "~/.kube/config"
 # One retry of a failed TCP connect (a blip), never of a read: a request that timed out is not repeated.
 _API_RETRIES = urllib3.util.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+# Concurrent API calls the pool keeps connections for: as many as the probe threads (the client's default is
+# 5 per CPU, and every call beyond it opens and drops a connection with a warning).
+_API_CONNECTIONS = 32
+# Guards the swap of the kubernetes client's process-wide temp-file cache while a kubeconfig loads.
+_TEMP_FILES_LOCK = threading.Lock()
 # Secret keys whose values never appear in a repr: private keys and anything named like a credential.
 _SECRET_KEY_MARKERS = ("key", "password", "passwd", "token", "secret", "credential")
 
@@ -235,6 +250,25 @@ def _read_kubeconfig(path: Path, source: str) -> dict:
     return document
 
 
+def _load_kube_config(paths: list[Path], context: str, configuration, private_dir: str) -> None:
+    """``load_kube_config`` with its data files in ``private_dir`` and out of the client's process-wide cache
+    (which would hand another Cluster a path that this one removes, and keeps files until exit)."""
+    with _TEMP_FILES_LOCK:
+        saved = _kube_config._temp_files
+        _kube_config._temp_files = {}
+        try:
+            k8s_config.load_kube_config(
+                config_file=os.pathsep.join(str(p) for p in paths), context=context,
+                client_configuration=configuration, persist_config=False, temp_file_path=private_dir,
+            )
+        finally:
+            _kube_config._temp_files = saved
+
+
+def _remove_private_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class Cluster:
     """A connection to one cluster through one kubeconfig context.
 
@@ -247,8 +281,11 @@ class Cluster:
     """
 
     def __init__(self, api_client, *, context: str = "", namespace: str = "default",
-                 timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS, private_dir: str | None = None) -> None:
         self.api_client = api_client
+        # close() removes the private directory; a Cluster that is never closed still removes it when it is
+        # collected or, at the latest, when the interpreter exits.
+        self._cleanup = weakref.finalize(self, _remove_private_dir, private_dir) if private_dir else None
         self.server = api_client.configuration.host
         self.context = context
         self.namespace = namespace
@@ -282,22 +319,26 @@ class Cluster:
         if name not in contexts:
             raise UsageError(f"The context {name!r} is not in the kubeconfig {where}; use one of: {known}.")
         configuration = k8s.Configuration()
+        private_dir = tempfile.mkdtemp(prefix="direktiv-tls-kube-")  # 0700: the client's key file goes here
         try:
-            k8s_config.load_kube_config(
-                config_file=os.pathsep.join(str(p) for p in paths), context=name,
-                client_configuration=configuration, persist_config=False,
-            )
+            _load_kube_config(paths, name, configuration, private_dir)
         except (ConfigException, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+            _remove_private_dir(private_dir)
             raise UsageError(
                 f"The kubeconfig {where} cannot be used with context {name!r} ({exc}); fix that context's "
                 "cluster and user entries."
             ) from None
         configuration.retries = _API_RETRIES
+        configuration.connection_pool_maxsize = _API_CONNECTIONS
         namespace = contexts[name].get("namespace") or "default"
-        return cls(k8s.ApiClient(configuration), context=name, namespace=namespace, timeouts=timeouts)
+        return cls(k8s.ApiClient(configuration), context=name, namespace=namespace, timeouts=timeouts,
+                   private_dir=private_dir)
 
     def close(self) -> None:
+        """Close the connections and remove the files the client needed (client key, certificates)."""
         self.api_client.close()
+        if self._cleanup is not None:
+            self._cleanup()
 
     def __enter__(self) -> "Cluster":
         return self

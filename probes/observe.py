@@ -10,6 +10,7 @@ an ``Attempt`` error sentence, and the rest is still gathered.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -43,6 +44,12 @@ MTLS_CLIENTS = ("no-client-cert", "foreign-ca", "self-signed-clone", "expired", 
 DEFAULT_WORKERS = 32
 # At security level 0 OpenSSL offers every suite it was built with, so legacy versions can be offered.
 _ANY_CIPHER = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
+# A step that ran until this close to its budget-shrunk limit was cut by the budget, not by its own limit.
+_BUDGET_SLACK = 0.05
+# Near the end of the budget each waiting phase of a step gets this share of what is left: a step waits in at most
+# three phases one after the other (an HTTPS GET: connect, handshake, read), so it ends by the budget's end.
+_PHASES_PER_STEP = 3
+_PHASES = ("connect", "forward_open", "handshake", "read", "rpc", "api")
 
 
 @dataclass(frozen=True)
@@ -101,26 +108,48 @@ class _Run:
         self.stack = ExitStack()
         self._lock = threading.Lock()
         self.raw: dict[tuple[str, str], _RawSecret] = {}
+        self.budget_cut = False  # some step was cut short by the budget
 
     # -- budget -----------------------------------------------------------------------------------------------
     def timeouts(self) -> Timeouts:
-        """The per-step limits, shrunk to what is left of the budget (BudgetExhausted once it is spent)."""
+        """The per-step limits, shrunk to a share of what is left of the budget (BudgetExhausted once it is
+        spent), so that a step with several waiting phases still ends by the end of the budget."""
         t = self.options.timeouts
-        if self.budget.seconds is None:
+        left = self.budget.remaining()
+        if left is None:
             return t
-        return Timeouts(*(self.budget.limit(getattr(t, f)) for f in ("connect", "forward_open", "handshake", "read", "rpc", "api")))
+        self.budget.limit(0.0)  # BudgetExhausted when nothing is left
+        share = left / _PHASES_PER_STEP
+        return Timeouts(*(min(getattr(t, f), share) for f in _PHASES))
+
+    def budget_spent(self) -> str:
+        """The sentence for what the budget left unobserved (or cut short)."""
+        return str(BudgetExhausted(self.budget.seconds or 0.0))
 
     def attempt(self, name: str, fn: Callable[[Timeouts], object]) -> Attempt:
         start = time.monotonic()
         try:
-            result = fn(self.timeouts())
-        except BudgetExhausted as exc:
-            return Attempt(name, error=f"not observed: {exc}", elapsed=time.monotonic() - start)
+            limits = self.timeouts()
+            shrunk = [getattr(limits, f) for f in _PHASES if getattr(limits, f) < getattr(self.options.timeouts, f)]
+            result = fn(limits)
+        except BudgetExhausted:
+            self.budget_cut = True
+            return Attempt(name, error=self.budget_spent(), elapsed=time.monotonic() - start)
         except ProbeError as exc:
-            return Attempt(name, error=str(exc), elapsed=time.monotonic() - start)
+            result, error = None, str(exc)
         except Exception as exc:  # a bug in one probe must not cost the endpoint its other observations
-            return Attempt(name, error=_internal_error(exc), elapsed=time.monotonic() - start)
-        return Attempt(name, result=result, elapsed=time.monotonic() - start)
+            result, error = None, _internal_error(exc)
+        else:
+            error = None
+        elapsed = time.monotonic() - start
+        if shrunk and elapsed >= min(shrunk) - _BUDGET_SLACK:
+            # The budget shrank the step's limits and it waited one of them out: whatever it saw (a timeout, most
+            # likely) says nothing about the endpoint.
+            self.budget_cut = True
+            return Attempt(name, error=self.budget_spent(), elapsed=elapsed)
+        if error is not None:
+            return Attempt(name, error=error, elapsed=elapsed)
+        return Attempt(name, result=result, elapsed=elapsed)
 
     def forward(self, namespace: str, pod: str, port: int) -> PortForwarder:
         forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
@@ -220,7 +249,13 @@ def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | No
     missing: dict[str, str] = {}
     raw = run.raw.get((spec.secret.namespace, spec.secret.name)) if spec.secret else None
     if raw is None or "tls.crt" not in raw.data or "tls.key" not in raw.data:
-        reason = f"secret {spec.secret.namespace}/{spec.secret.name} with tls.crt and tls.key could not be read" if spec.secret else "no secret is configured"
+        if spec.secret is None:
+            reason = "no secret is configured"
+        elif raw is None:
+            reason = f"secret {spec.secret.namespace}/{spec.secret.name} with tls.crt and tls.key could not be read"
+        else:
+            lacking = " and ".join(k for k in ("tls.crt", "tls.key") if k not in raw.data)
+            reason = f"secret {spec.secret.namespace}/{spec.secret.name} lacks {lacking}"
         for label in ("configured", "foreign-ca", "self-signed-clone", "expired", "no-clientauth"):
             missing[label] = reason
         return ids, missing
@@ -297,10 +332,43 @@ def _offer(spec: EndpointSpec, client: ClientIdentity | None, **changes) -> TLSO
     return replace(offer, **changes)
 
 
+def _no_pod_reason(run: _Run, spec: EndpointSpec) -> str:
+    """Why a service with no candidate pod has none (one more read, on this failure path only)."""
+    try:
+        service = run.cluster.service(spec.namespace, spec.service) or {}
+    except ProbeError:
+        return "no pod matches its selector"
+    if not (service.get("spec") or {}).get("selector"):
+        return (f"it has no selector (its endpoints are managed by hand; kubectl port-forward svc/{spec.service} "
+                "cannot pick a pod either)")
+    return "no pod matches its selector"
+
+
+def _where_pod(pod) -> str:
+    return f"pod {pod.namespace}/{pod.name} port {pod.port}"
+
+
+def _name_the_pod(attempt: Attempt, address: tuple[str, int], where: str) -> Attempt:
+    """Sentences name the pod and port, not the local forwarder's ephemeral address."""
+    local = f"{address[0]}:{address[1]}"
+
+    def fix(text):
+        return text.replace(local, where) if isinstance(text, str) else text
+
+    result = attempt.result
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        changes = {f.name: fix(getattr(result, f.name)) for f in dataclasses.fields(result)
+                   if f.name in ("detail", "error") and isinstance(getattr(result, f.name), str)}
+        result = replace(result, **changes) if changes else result
+    return replace(attempt, result=result, error=fix(attempt.error))
+
+
 def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca, ca_reason: str) -> EndpointEvidence:
     anchors, anchor_source = _anchors(run, spec)
     if not spec.deployed:
         return EndpointEvidence(spec, anchors_der=anchors, anchor_source=anchor_source)
+    if run.budget.exhausted:
+        return EndpointEvidence(spec, unreachable=run.budget_spent(), anchors_der=anchors, anchor_source=anchor_source)
     try:
         candidates = run.cluster.ready_pods(spec.namespace, spec.service, spec.port)
     except ProbeError as exc:
@@ -309,17 +377,21 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
     names = tuple(p.name for p in pods)
     if not pods:
         others = ", ".join(f"{p.name} ({p.phase}, not ready)" for p in candidates[:5])
-        why = f"its pods are {others}" if others else "no pod matches its selector"
+        why = f"its pods are {others}" if others else _no_pod_reason(run, spec)
         return EndpointEvidence(
             spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to: {why}",
             anchors_der=anchors, anchor_source=anchor_source)
     try:
         forwarders = [run.forward(p.namespace, p.name, p.port) for p in pods[:1]]
+    except BudgetExhausted:
+        return EndpointEvidence(spec, pods=names, unreachable=run.budget_spent(), anchors_der=anchors,
+                                anchor_source=anchor_source)
     except (ProbeError, OSError) as exc:
         return EndpointEvidence(
             spec, pods=names, unreachable=f"port-forward to pod {pods[0].namespace}/{pods[0].name} port {pods[0].port} failed: {exc}",
             anchors_der=anchors, anchor_source=anchor_source)
     address = forwarders[0].address
+    where = _where_pod(pods[0])
     tls_expected = spec.mode is not Mode.PLAINTEXT
     mtls = spec.mode is Mode.MTLS
     identities, missing = _identities(run, spec, ca, ca_reason) if mtls else ({"no-client-cert": None}, {})
@@ -373,7 +445,10 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
             if not targets:
                 raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {spec.redirect_port}")
             fw = run.forward(pod.namespace, pod.name, targets[0].port)
-            return http_get(fw.address, host=spec.server_name, timeouts=t)
+            forwarders.append(fw)
+            result = http_get(fw.address, host=spec.server_name, timeouts=t)
+            return _name_the_pod(Attempt("http-redirect", result=result), fw.address,
+                                 _where_pod(targets[0])).result
         jobs["http-redirect"] = redirect
     if spec.kind == "knative" and tls_expected:
         for host in hosts:
@@ -384,15 +459,19 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
     if tls_expected:
         for pod in pods[1:]:
             pod_futures.append(run.pool.submit(_served_leaf, run, spec, pod, configured if mtls else None))
-    attempts = {**preset, **{name: f.result() for name, f in futures.items()}}
+    attempts = {**preset, **{name: _name_the_pod(f.result(), address, where) for name, f in futures.items()}}
     first = attempts.get("default") or attempts.get("no-client-cert")
     leaves = [PodObservation(pods[0].name, *_leaf_of(first))] if tls_expected else []
     leaves += [f.result() for f in pod_futures]
     if "default" not in attempts and "no-client-cert" in attempts:
         attempts["default"] = replace(attempts["no-client-cert"], name="default")
+    drops = [d for fw in forwarders for d in fw.drops]
+    # A dropped stream delivers a truncated answer that reads like a refusal: nothing seen through it counts.
+    unreachable = (f"{drops[0]}; what came through it may be cut short, so nothing observed on {spec.id} is judged"
+                   + (f" ({len(drops)} streams were dropped)" if len(drops) > 1 else "")) if drops else None
     return EndpointEvidence(
-        spec, pods=names, attempts=attempts, pod_leaves=tuple(leaves), anchor_source=anchor_source,
-        anchors_der=anchors, hosts=hosts,
+        spec, pods=names, unreachable=unreachable, attempts=attempts, pod_leaves=tuple(leaves),
+        anchor_source=anchor_source, anchors_der=anchors, hosts=hosts,
         client_identities={**{k: None for k, v in identities.items() if v is not None}, **missing},
     )
 
@@ -469,7 +548,8 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
         for eid, future in futures.items():
             if eid not in endpoints and future.done() and not future.cancelled() and future.exception() is None:
                 endpoints[eid] = future.result()
-    budget_note = f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted else None
+    budget_note = (f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted or run.budget_cut
+                   else None)
     evidence = Evidence(
         topology=topology, source=source, cluster_server=cluster.server, context=cluster.context,
         started_at=started, finished_at=_now_iso(), secrets=secrets, objects=objects, endpoints=endpoints,

@@ -61,12 +61,17 @@ class ExpectedConfiguration:
 
 
 def check_usage(options: RunOptions) -> None:
-    """Every check of user input that needs no network; raises UsageError."""
+    """Every check of user input; raises UsageError. Only ``--ca-key-secret`` needs the network (one read,
+    within ``--timeout``); an API server that cannot answer it is left to the run to report."""
     from probes.helm import load_values_file
     from probes.kube import Cluster
+    from probes.timeouts import Timeouts
     from probes.x509 import load_pem_bundle
 
-    Cluster.from_kubeconfig(options.kubeconfig, context=options.context).close()
+    with Cluster.from_kubeconfig(options.kubeconfig, context=options.context,
+                                 timeouts=Timeouts.uniform(options.timeout)) as cluster:
+        if options.ca_key_secret is not None:
+            _check_ca_key_secret(cluster, options.ca_key_secret)
     if options.values:
         load_values_file(options.values)
     if options.ca_file:
@@ -81,18 +86,50 @@ def check_usage(options: RunOptions) -> None:
             raise UsageError(f"{exc}; pass a PEM file of CA certificates") from None
 
 
+def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
+    """UsageError when the --ca-key-secret names a secret that does not exist; other failures (RBAC, an API
+    server that does not answer) are the run's to report, not the user's input."""
+    namespace, name = ref
+    try:
+        secret = cluster.secret(namespace, name)
+    except ProbeError:
+        return
+    if secret is None:
+        raise UsageError(
+            f"--ca-key-secret {namespace}/{name}: there is no such secret in the cluster (context "
+            f"{cluster.context!r}); pass the secret of cert-manager's CA issuer (e.g. cert-manager/direktiv-ca), "
+            "or leave the option out")
+
+
+def _release_hint(exc: ProbeError | None) -> str:
+    """What to do when the release could not be read, by why."""
+    from probes.errors import ClusterError, ClusterForbidden, ClusterNotFound, ClusterUnauthorized
+
+    values = "pass --values FILE with the installation's Helm values"
+    if exc is None or isinstance(exc, ClusterNotFound):
+        return f"check --release/--namespace, or {values}"
+    if isinstance(exc, ClusterUnauthorized):
+        return "fix the kubeconfig's credentials for this cluster"
+    if isinstance(exc, ClusterForbidden):
+        return f"grant the suite's identity list on secrets in that namespace, or {values}"
+    if isinstance(exc, ClusterError) and exc.status is None:
+        return "check that the kubeconfig's API server is up and reachable from here"
+    return values
+
+
 def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguration:
     """Chart defaults merged with the release's config, then --values on top, then normalized."""
     from probes.helm import deep_merge, load_values_file, normalize_values
 
     overrides = load_values_file(options.values) if options.values else None
     notices: list[str] = []
+    release_exc: ProbeError | None = None
     try:
         release = cluster.helm_release(options.namespace, options.release)
         release_error = None if release is not None else (
             f"no deployed Helm release {options.release!r} in namespace {options.namespace}")
     except ProbeError as exc:
-        release, release_error = None, str(exc)
+        release, release_error, release_exc = None, str(exc), exc
     if release is not None:
         values = release.values
         source = f"helm release {options.namespace}/{options.release} revision {release.revision}"
@@ -106,8 +143,7 @@ def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguratio
                        f"{options.values} alone")
     else:
         raise ObservationError(
-            f"could not learn the expected configuration: {release_error}; check --release/--namespace, or pass "
-            "--values FILE with the installation's Helm values")
+            f"could not learn the expected configuration: {release_error.rstrip('.')}; {_release_hint(release_exc)}")
     values, alias_notices = normalize_values(values)
     return ExpectedConfiguration(values, source, tuple(notices) + tuple(alias_notices))
 

@@ -15,11 +15,17 @@ What it serves (HTTPS with its own CA, bearer-token auth), with the wire shapes 
 Errors are ``Status`` objects (401 Unauthorized, 403 with the RBAC message, 404 NotFound, 400 BadRequest).
 
 Fault switches live on :class:`ObjectStore` and are keyed by resource (``"secrets"``,
-``"certificates.cert-manager.io"``, ``"pods/portforward"``), optionally by namespace:
+``"certificates.cert-manager.io"``, ``"pods/portforward"``, or ``"*"`` for every resource), optionally by
+namespace and by object name (a name matches gets, port-forwards and nothing else):
 
 - ``store.forbid(resource)``: 403 with the RBAC message, as when the role lacks the verb;
 - ``store.fail(resource, status)``: answer that status (a ``Status`` body) to every request;
-- ``store.delay(resource, seconds)``: wait before answering (an API server or kubelet that hangs).
+- ``store.delay(resource, seconds)``: wait before answering (an API server or kubelet that hangs);
+- ``store.cut(namespace, pod, after_bytes)``: drop that pod's port-forward websockets (no close frame) once
+  ``after_bytes`` bytes of the pod's data have been sent, as when the API server or a proxy drops the stream.
+
+With ``client_ca_pem`` the server also accepts a client certificate issued by that CA instead of the token
+(``write_kubeconfig(client=...)`` writes such a kubeconfig, with ``client-certificate-data``/``client-key-data``).
 
 The server runs aiohttp on its own event loop in a background thread: :meth:`ApiServer.start` returns once it
 listens on 127.0.0.1 (ephemeral port), :meth:`ApiServer.stop` closes every connection and joins the thread.
@@ -201,7 +207,7 @@ def parse_label_selector(selector: str) -> Callable[[dict[str, str]], bool]:
 
 
 def _rule_matches(rule: str, group: str, plural: str) -> bool:
-    return rule == plural or (bool(group) and rule == f"{plural}.{group}")
+    return rule in ("*", plural) or (bool(group) and rule == f"{plural}.{group}")
 
 
 class ObjectStore:
@@ -214,9 +220,10 @@ class ObjectStore:
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str, str, str], dict] = {}
         self._resources: dict[tuple[str, str, str], str] = dict(_BUILTIN_RESOURCES)
-        self._forbidden: set[tuple[str, str | None]] = set()
-        self._failures: dict[tuple[str, str | None], int] = {}
-        self._delays: dict[tuple[str, str | None], float] = {}
+        self._forbidden: set[tuple[str, str | None, str | None]] = set()
+        self._failures: dict[tuple[str, str | None, str | None], int] = {}
+        self._delays: dict[tuple[str, str | None, str | None], float] = {}
+        self._cuts: dict[tuple[str, str], int] = {}
         self._resource_version = 1000
 
     # -- content
@@ -288,42 +295,56 @@ class ObjectStore:
 
     # -- faults
 
-    def forbid(self, plural: str, namespace: str | None = None) -> None:
+    def forbid(self, plural: str, namespace: str | None = None, *, name: str | None = None) -> None:
         """RBAC forbids every verb on the resource (``"secrets"``, ``"certificates.cert-manager.io"``,
-        ``"pods/portforward"``), in one namespace or everywhere."""
+        ``"pods/portforward"``, ``"*"``), in one namespace or everywhere, on one object or all."""
         with self._lock:
-            self._forbidden.add((plural, namespace))
+            self._forbidden.add((plural, namespace, name))
 
-    def fail(self, plural: str, status: int, *, namespace: str | None = None) -> None:
+    def fail(self, plural: str, status: int, *, namespace: str | None = None, name: str | None = None) -> None:
         """Answer ``status`` (with a Status body) to every request for the resource."""
         with self._lock:
-            self._failures[(plural, namespace)] = status
+            self._failures[(plural, namespace, name)] = status
 
-    def delay(self, plural: str, seconds: float, *, namespace: str | None = None) -> None:
+    def delay(self, plural: str, seconds: float, *, namespace: str | None = None, name: str | None = None) -> None:
         """Wait ``seconds`` before answering any request for the resource (a hung API server or kubelet)."""
         with self._lock:
-            self._delays[(plural, namespace)] = seconds
+            self._delays[(plural, namespace, name)] = seconds
+
+    def cut(self, namespace: str, pod: str, after_bytes: int = 1) -> None:
+        """Drop every port-forward websocket to ``namespace/pod`` without a close frame once ``after_bytes``
+        bytes of the pod's data have been sent on it."""
+        with self._lock:
+            self._cuts[(namespace, pod)] = after_bytes
+
+    def stream_cut(self, namespace: str, pod: str) -> int | None:
+        """After how many bytes a port-forward to the pod is dropped, None when it is not."""
+        with self._lock:
+            return self._cuts.get((namespace, pod))
 
     def clear_faults(self) -> None:
         with self._lock:
             self._forbidden.clear()
             self._failures.clear()
             self._delays.clear()
+            self._cuts.clear()
 
-    def _fault(self, table, group: str, plural: str, namespace: str | None):
-        for (rule, rule_ns), value in table.items():
-            if _rule_matches(rule, group, plural) and (rule_ns is None or rule_ns == namespace):
+    def _fault(self, table, group: str, plural: str, namespace: str | None, name: str | None):
+        for (rule, rule_ns, rule_name), value in table.items():
+            if (_rule_matches(rule, group, plural) and (rule_ns is None or rule_ns == namespace)
+                    and (rule_name is None or rule_name == name)):
                 return value
         return None
 
-    def faults(self, group: str, plural: str, namespace: str | None) -> tuple[bool, int | None, float]:
-        """(forbidden, failure status, delay seconds) for a request."""
+    def faults(self, group: str, plural: str, namespace: str | None,
+               name: str | None = None) -> tuple[bool, int | None, float]:
+        """(forbidden, failure status, delay seconds) for a request (``name`` for a get or a port-forward)."""
         with self._lock:
-            forbidden = self._fault({k: True for k in self._forbidden}, group, plural, namespace) is not None
+            forbidden = self._fault({k: True for k in self._forbidden}, group, plural, namespace, name) is not None
             return (
                 forbidden,
-                self._fault(self._failures, group, plural, namespace),
-                self._fault(self._delays, group, plural, namespace) or 0.0,
+                self._fault(self._failures, group, plural, namespace, name),
+                self._fault(self._delays, group, plural, namespace, name) or 0.0,
             )
 
 
@@ -405,8 +426,10 @@ class ApiServer:
         port_target: PortTarget | None = None,
         token: str | None = None,
         user: str = DEFAULT_USER,
+        client_ca_pem: bytes | None = None,
     ) -> None:
         self.store = store
+        self.client_ca_pem = client_ca_pem
         self.token = token or _secrets.token_urlsafe(24)
         self.user = user
         self._port_target = port_target or (lambda namespace, pod, port: None)
@@ -474,6 +497,9 @@ class ApiServer:
             with os.fdopen(fd, "wb") as out:
                 out.write(self._leaf.key.bytes())
             context.load_cert_chain(cert_path, key_path)
+            if self.client_ca_pem:  # a client certificate from this CA authenticates like the token
+                context.verify_mode = ssl.CERT_OPTIONAL
+                context.load_verify_locations(cadata=self.client_ca_pem.decode("ascii"))
         finally:
             for path in (cert_path, key_path):
                 if os.path.exists(path):
@@ -528,6 +554,9 @@ class ApiServer:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler):
+        transport = request.transport
+        if self.client_ca_pem and transport is not None and transport.get_extra_info("peercert"):
+            return await handler(request)  # verified against client_ca_pem during the handshake
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip(), self.token):
@@ -537,7 +566,7 @@ class ApiServer:
     async def _gate(
         self, verb: str, group: str, plural: str, namespace: str | None, name: str | None
     ) -> web.Response | None:
-        forbidden, failure, delay = self.store.faults(group, plural, namespace)
+        forbidden, failure, delay = self.store.faults(group, plural, namespace, name)
         if delay:
             try:  # a stopping server stops waiting at once
                 await asyncio.wait_for(asyncio.shield(self._stop.wait()), delay)
@@ -662,24 +691,40 @@ class ApiServer:
         ws = web.WebSocketResponse(
             protocols=(chosen,) if chosen else (), max_msg_size=0, timeout=CLOSE_GRACE, compress=False
         )
-        await ws.prepare(request)
-        self._websockets.add(ws)
         try:
-            session = _ForwardSession(ws, chosen != _BASE64_PROTOCOL, ports, namespace, pod, self._port_target)
+            await ws.prepare(request)
+        except ConnectionResetError:  # the client gave up while a delay fault held the request
+            return web.Response(status=499)
+        self._websockets.add(ws)
+        transport = request.transport
+        try:
+            session = _ForwardSession(ws, chosen != _BASE64_PROTOCOL, ports, namespace, pod, self._port_target,
+                                      cut_after=self.store.stream_cut(namespace, name),
+                                      abort=transport.abort if transport is not None else None)
             await session.run()
         finally:
             self._websockets.discard(ws)
             if not ws.closed:
-                await ws.close()
+                try:
+                    await ws.close()
+                except (ConnectionError, OSError, RuntimeError):  # the stream was cut on purpose
+                    pass
         return ws
 
     # -- kubeconfig
 
-    def write_kubeconfig(self, path, *, context: str = "sandbox", namespace: str = "default") -> Path:
+    def write_kubeconfig(self, path, *, context: str = "sandbox", namespace: str = "default",
+                         client=None, token: str | None = None) -> Path:
         """Write a kubeconfig (server URL, CA data, token) that selects this server; 0600 since it holds
-        the token."""
+        the token. ``client`` (an ``IssuedCertificate`` from ``client_ca_pem``'s CA) writes
+        ``client-certificate-data``/``client-key-data`` instead of the token; ``token`` overrides the token
+        (a wrong one gets 401)."""
         if not self.url:
             raise RuntimeError("start() the server before writing its kubeconfig")
+        user: dict = {"token": token if token is not None else self.token}
+        if client is not None:
+            user = {"client-certificate-data": base64.b64encode(client.chain_pem).decode("ascii"),
+                    "client-key-data": base64.b64encode(client.key.bytes()).decode("ascii")}
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -687,7 +732,7 @@ class ApiServer:
                 "server": self.url,
                 "certificate-authority-data": base64.b64encode(self.ca_pem).decode("ascii"),
             }}],
-            "users": [{"name": f"{context}-user", "user": {"token": self.token}}],
+            "users": [{"name": f"{context}-user", "user": user}],
             "contexts": [{"name": context, "context": {
                 "cluster": context, "user": f"{context}-user", "namespace": namespace,
             }}],
@@ -719,8 +764,12 @@ def _forward_ports(values: Iterable[str]) -> list[int]:
 class _ForwardSession:
     """One websocket port-forward: kubelet's handleWebSocketStreams with containerd's dial and copy."""
 
-    def __init__(self, ws, binary: bool, ports: list[int], namespace: str, pod: dict, port_target) -> None:
+    def __init__(self, ws, binary: bool, ports: list[int], namespace: str, pod: dict, port_target, *,
+                 cut_after: int | None = None, abort: Callable[[], None] | None = None) -> None:
         self.ws = ws
+        self.cut_after = cut_after
+        self.abort = abort
+        self.sent = 0
         self.binary = binary
         self.ports = ports
         self.namespace = namespace
@@ -786,6 +835,14 @@ class _ForwardSession:
             return
         try:
             while chunk := await reader.read(MAX_FRAME):
+                if self.cut_after is not None and self.abort is not None:
+                    room = self.cut_after - self.sent
+                    if len(chunk) >= room:  # the fault: drop the websocket mid-stream, no close frame
+                        if room > 0:
+                            await self.send(2 * index, chunk[:room])
+                        self.abort()
+                        return
+                    self.sent += len(chunk)
                 await self.send(2 * index, chunk)
         except (ConnectionError, OSError):
             pass

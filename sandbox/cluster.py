@@ -120,10 +120,14 @@ class RunningSandbox:
         ports: every container port of every pod, with its server's address.
         ca_pem: the cluster CA (cert-manager/direktiv-ca) certificate.
         store: the API server's object store (tests may change it).
+        api: the emulated API server (``write_kubeconfig`` for further kubeconfigs, e.g. with a wrong token).
+        targets: where each pod port's port-forward leads, ``(namespace, pod, port) -> address`` (None: refused);
+            the API server reads it on every port-forward, so tests may point a pod port at another server.
     """
 
     def __init__(self, scenario: Scenario, *, kubeconfig_path: Path, api: ApiServer, store: ObjectStore,
-                 topology: Topology, ports: tuple[PodPort, ...], ca_pem: bytes, cleanup: ExitStack) -> None:
+                 topology: Topology, ports: tuple[PodPort, ...], ca_pem: bytes, cleanup: ExitStack,
+                 targets: dict | None = None) -> None:
         self.scenario = scenario
         self.kubeconfig_path = kubeconfig_path
         self.api_url = api.url
@@ -132,6 +136,8 @@ class RunningSandbox:
         self.ports = ports
         self.ca_pem = ca_pem
         self.store = store
+        self.api = api
+        self.targets = targets if targets is not None else {}
         self._cleanup = cleanup
 
     def __repr__(self) -> str:
@@ -731,22 +737,23 @@ def _replicas(scenario: Scenario, workload: _Workload) -> int:
 
 
 def start_sandbox(name_or_scenario: str | Scenario, *, workdir: str | Path | None = None,
-                  kubeconfig: str | Path | None = None) -> RunningSandbox:
+                  kubeconfig: str | Path | None = None, client_ca_pem: bytes | None = None) -> RunningSandbox:
     """Start a scenario (by name or as a record) and return it running.
 
     The kubeconfig goes to ``kubeconfig`` if given, else ``workdir/kubeconfig``, else a private temp dir; it is
-    removed on stop (with the temp dir). ``KeyError`` for an unknown scenario name.
+    removed on stop (with the temp dir). ``KeyError`` for an unknown scenario name. With ``client_ca_pem`` the
+    API server also accepts client certificates from that CA (see ``ApiServer.write_kubeconfig(client=...)``).
     """
     scenario = find_scenario(name_or_scenario) if isinstance(name_or_scenario, str) else name_or_scenario
     cleanup = ExitStack()
     try:
-        return _start(scenario, cleanup, workdir=workdir, kubeconfig=kubeconfig)
+        return _start(scenario, cleanup, workdir=workdir, kubeconfig=kubeconfig, client_ca_pem=client_ca_pem)
     except BaseException:
         cleanup.close()
         raise
 
 
-def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig) -> RunningSandbox:
+def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, client_ca_pem=None) -> RunningSandbox:
     topology = derive_topology(scenario.values)
     authority = _Pki(scenario)
     data = _secret_data(scenario, authority)
@@ -776,13 +783,14 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig) -> Ru
     store = ObjectStore()
     _fill_store(store, scenario, authority, data, pods)
     targets = {(p.namespace, p.pod, p.port): p.address for p in ports}
-    api = ApiServer(store, port_target=lambda namespace, pod, port: targets.get((namespace, pod, port)))
+    api = ApiServer(store, port_target=lambda namespace, pod, port: targets.get((namespace, pod, port)),
+                    client_ca_pem=client_ca_pem)
     api.start()
     cleanup.callback(api.stop)
     path = _kubeconfig_path(cleanup, workdir, kubeconfig)
     api.write_kubeconfig(path)
     return RunningSandbox(scenario, kubeconfig_path=path, api=api, store=store, topology=topology,
-                          ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup)
+                          ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup, targets=targets)
 
 
 def _kubeconfig_path(cleanup: ExitStack, workdir, kubeconfig) -> Path:
