@@ -20,7 +20,7 @@ from probes import x509 as facts
 from probes.catalog import CLUSTER, applies
 from probes.evidence import Attempt, EndpointEvidence, Evidence, SecretEvidence
 from probes.profile import Profile
-from probes.tls import HandshakeOutcome, TLSVersion
+from probes.tls import HandshakeOutcome
 from probes.topology import Mode
 
 __all__ = ["Status", "Verdict", "judge", "observed_mode"]
@@ -308,56 +308,64 @@ def _plaintext_refused(ev: Evidence, endpoint: str, profile: Profile):
     return Status.PASS, f"plaintext refused ({r.http1_refusal or r.detail})", found
 
 
+@dataclass
+class _Offers:
+    """What became of the handshakes that offered something a server must refuse."""
+
+    accepted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    not_offered: list[str] = field(default_factory=list)
+    unobserved: list[str] = field(default_factory=list)
+
+    def facts(self) -> dict[str, str]:
+        return {"accepted": ", ".join(self.accepted), "refused": ", ".join(self.refused),
+                "not_offered": ", ".join(self.not_offered)}
+
+
+def _offers(ep: EndpointEvidence, prefix: str, labels) -> _Offers:
+    """Sort the ``prefix:label`` attempts into accepted (the handshake completed), refused, unobserved, and
+    never offered (this OpenSSL cannot offer it: never reported as refused)."""
+    offers = _Offers()
+    for label in labels:
+        attempt = ep.attempt(f"{prefix}:{label}")
+        if attempt is None:
+            offers.not_offered.append(label)
+        elif attempt.error or attempt.result.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
+            offers.unobserved.append(f"{label}: {attempt.error or attempt.result.detail}")
+        elif attempt.result.completed:
+            offers.accepted.append(f"{label} ({attempt.result.cipher})")
+        else:
+            offers.refused.append(label)
+    return offers
+
+
 def _legacy_refused(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
     minimum = profile.min_version
-    below = [TLSVersion(v) for v in profile.refused_versions]
-    accepted, refused, not_offered, unobserved = [], [], [], []
-    for v in below:
-        attempt = ep.attempt(f"legacy:{v.value}")
-        if attempt is None:
-            not_offered.append(v.value)
-        elif attempt.error or attempt.result.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
-            unobserved.append(f"{v.value}: {attempt.error or attempt.result.detail}")
-        elif attempt.result.completed:
-            accepted.append(f"{v.value} ({attempt.result.cipher})")
-        else:
-            refused.append(v.value)
-    found = {"accepted": ", ".join(accepted), "refused": ", ".join(refused), "not_offered": ", ".join(not_offered)}
-    note = f" ({', '.join(not_offered)} cannot be offered by this OpenSSL, not judged)" if not_offered else ""
-    if accepted:
+    offers = _offers(ep, "legacy", profile.refused_versions)
+    note = f" ({', '.join(offers.not_offered)} cannot be offered by this OpenSSL, not judged)" if offers.not_offered else ""
+    if offers.accepted:
         return Status.FAIL, (f"expected {endpoint} to refuse protocol versions below {minimum}; it accepted "
-                             f"{', '.join(accepted)}: set the server's minimum version to {minimum}{note}"), found
-    if unobserved:
-        _error(f"{endpoint}: " + "; ".join(unobserved))
-    if not refused:
+                             f"{', '.join(offers.accepted)}: set the server's minimum version to {minimum}{note}"), offers.facts()
+    if offers.unobserved:
+        _error(f"{endpoint}: " + "; ".join(offers.unobserved))
+    if not offers.refused:
         _error(f"{endpoint}: no protocol version below {minimum} could be offered by this OpenSSL")
-    return Status.PASS, f"refused {', '.join(refused)}{note}", found
+    return Status.PASS, f"refused {', '.join(offers.refused)}{note}", offers.facts()
 
 
 def _weak_refused(ev: Evidence, endpoint: str, profile: Profile):
     ep = _tls_endpoint(ev, endpoint)
-    accepted, refused, unobserved = [], [], []
-    offered = [n for n in ep.attempts if n.startswith("weak:")]
-    for name in offered:
-        attempt = ep.attempts[name]
-        family = name.split(":", 1)[1]
-        if attempt.error or attempt.result.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
-            unobserved.append(f"{family}: {attempt.error or attempt.result.detail}")
-        elif attempt.result.completed:
-            accepted.append(f"{attempt.result.cipher} ({family})")
-        else:
-            refused.append(family)
-    not_offered = [f for f in profile.weak_cipher_families if f"weak:{f}" not in ep.attempts]
-    found = {"accepted": ", ".join(accepted), "refused": ", ".join(refused), "not_offered": ", ".join(not_offered)}
-    note = f" ({', '.join(not_offered)} suites do not exist in this OpenSSL, not offered)" if not_offered else ""
-    if accepted:
-        return Status.FAIL, f"expected {endpoint} to refuse weak suites; it accepted {', '.join(accepted)}{note}", found
-    if unobserved:
-        _error(f"{endpoint}: " + "; ".join(unobserved))
-    if not refused:
+    offers = _offers(ep, "weak", profile.weak_cipher_families)
+    note = f" ({', '.join(offers.not_offered)} suites do not exist in this OpenSSL, not offered)" if offers.not_offered else ""
+    if offers.accepted:
+        return Status.FAIL, (f"expected {endpoint} to refuse weak suites; it accepted {', '.join(offers.accepted)}"
+                             f"{note}"), offers.facts()
+    if offers.unobserved:
+        _error(f"{endpoint}: " + "; ".join(offers.unobserved))
+    if not offers.refused:
         _error(f"{endpoint}: no weak suite could be offered by this OpenSSL")
-    return Status.PASS, f"refused {', '.join(refused)} suites{note}", found
+    return Status.PASS, f"refused {', '.join(offers.refused)} suites{note}", offers.facts()
 
 
 def _alpn_h2(ev: Evidence, endpoint: str, profile: Profile):
