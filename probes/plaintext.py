@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import h11
@@ -219,10 +220,17 @@ def probe_plaintext(
     record what came back. Raises :class:`~probes.errors.ConnectError` / :class:`~probes.errors.ConnectTimeout`
     when the port cannot be reached at all."""
     where = f"{address[0]}:{address[1]}"
-    with _connect(address, timeouts.connect) as sock:
-        http1 = _http1(sock, host, time.monotonic() + timeouts.read)
-    with _connect(address, timeouts.connect) as sock:
-        h2c = _h2c(sock, time.monotonic() + timeouts.read)
+
+    def ask_h2c():
+        with _connect(address, timeouts.connect) as sock:
+            return _h2c(sock, time.monotonic() + timeouts.read)
+
+    # Both questions at once, so a silent port costs one read limit, not two.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="h2c") as pool:
+        h2c_future = pool.submit(ask_h2c)
+        with _connect(address, timeouts.connect) as sock:
+            http1 = _http1(sock, host, time.monotonic() + timeouts.read)
+        h2c = h2c_future.result()
     detail = (f"{where}: to plaintext HTTP/1.1 it {http1.words}"
               f"{'' if http1.words != 'sent nothing back' else f' within {timeouts.read:.1f}s'}; "
               f"to an HTTP/2 cleartext preface it {h2c.words}"
