@@ -56,6 +56,27 @@ def _openssl_system() -> str | None:
     return done.stdout.strip() or None
 
 
+# Our own pytest11 entry point; any other one is loaded into every suite run too.
+_OUR_PLUGIN = "direktiv_tls_conformance"
+
+
+def _conditions(environ=os.environ) -> tuple[str, ...]:
+    """What in this environment makes every suite run start slower than a user's would."""
+    found = []
+    if environ.get("PYTHONDONTWRITEBYTECODE"):
+        found.append("PYTHONDONTWRITEBYTECODE is set: every suite run compiles every module from source, and pytest "
+                     "rewrites the asserts of every plugin's modules again")
+    try:
+        from importlib.metadata import entry_points
+
+        others = sorted({ep.name for ep in entry_points(group="pytest11")} - {_OUR_PLUGIN})
+    except Exception:  # noqa: BLE001 - a note is nice to have, never worth a crash
+        others = []
+    if others:
+        found.append(f"other pytest plugins are installed and load into every suite run: {', '.join(others)}")
+    return tuple(found)
+
+
 def machine_info() -> Machine:
     """The machine's facts, each falling back to "unknown" rather than failing."""
     return Machine(
@@ -66,4 +87,5 @@ def machine_info() -> Machine:
         openssl_python=ssl.OPENSSL_VERSION,
         openssl_cryptography=_openssl_cryptography(),
         openssl_system=_openssl_system(),
+        conditions=_conditions(),
     )

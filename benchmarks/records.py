@@ -81,6 +81,8 @@ class Machine:
         openssl_python: the OpenSSL of Python's ``ssl`` module.
         openssl_cryptography: the OpenSSL that ``cryptography``/pyOpenSSL link (what probes.tls handshakes with).
         openssl_system: ``openssl version`` (what testssl.sh uses), None when not installed.
+        conditions: facts of the environment that change the suite's start-up time, one sentence each (bytecode
+            caching switched off, other pytest plugins installed); empty when there are none.
     """
 
     cpu: str
@@ -90,6 +92,7 @@ class Machine:
     openssl_python: str
     openssl_cryptography: str
     openssl_system: str | None
+    conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

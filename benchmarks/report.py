@@ -105,6 +105,7 @@ def render_table(bench: Benchmark) -> list[str]:
         f"Direktiv TLS conformance benchmark: sandbox {bench.scenario!r}, medians of {bench.runs} runs",
         f"machine: {m.cpu}, {m.cores} cores, Python {m.python}, {m.openssl_cryptography} (probes), "
         f"{m.openssl_system or 'no system openssl'} (system)",
+        *(f"condition: {text}" for text in m.conditions),
         f"command: {bench.command}",
         "",
     ]

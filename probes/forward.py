@@ -22,12 +22,14 @@ and its thread dies silently, it buffers without bound, and it has no connect ti
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import socket
 import ssl
 import struct
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 import certifi
@@ -59,8 +61,11 @@ CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 _READ_CHUNK = 32 * 1024
 # Bytes buffered per direction before we stop reading the other side: back-pressure, not unbounded queues.
 _HIGH_WATER = 256 * 1024
-# How often an idle pump or the accept loop looks at the stop flag.
+# How often an idle pump without a wake-up socket, or the accept loop, looks at the stop flag.
 _POLL = 0.1
+# An idle pump with a wake-up socket sleeps until its grace period ends or it is woken, but at most this long (a
+# safety net: hundreds of lingering pumps each polling every _POLL cost real CPU at a thousand streams).
+_IDLE_WAIT = 1.0
 # After one side has ended, how long the other may still deliver before the connection is closed.
 CLOSE_GRACE = 1.0
 # How long check() waits after the port frames for kubelet's error frame (a refused dial comes back in one
@@ -190,6 +195,59 @@ def _ssl_options(configuration) -> dict[str, Any]:
     return options
 
 
+def _build_ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The SSLContext websocket-client's ``_wrap_sni_socket`` would build from ``options``, built once.
+    Failures raise WebSocketException with websocket-client's own words, as they would from ``connect``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog is not None:
+        context.keylog_filename = keylog
+    cert_reqs = options.get("cert_reqs", ssl.CERT_REQUIRED)
+    if cert_reqs != ssl.CERT_NONE:
+        try:
+            context.load_verify_locations(cafile=options["ca_certs"])
+        except (FileNotFoundError, ssl.SSLError, ValueError) as exc:
+            raise WebSocketException(f"SSL CA certificate loading failed: {exc}") from None
+    if options.get("certfile"):
+        try:
+            context.load_cert_chain(options["certfile"], options.get("keyfile"))
+        except (FileNotFoundError, ValueError, ssl.SSLError) as exc:
+            raise WebSocketException(f"SSL client certificate loading failed: {exc}") from None
+    if cert_reqs == ssl.CERT_NONE and not options.get("check_hostname", False):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        check_hostname = options.get("check_hostname", True)
+        if check_hostname and cert_reqs == ssl.CERT_NONE:
+            raise WebSocketException("SSL certificate verification configuration failed: check_hostname cannot "
+                                     "be enabled when cert_reqs is CERT_NONE")
+        context.check_hostname = check_hostname
+        context.verify_mode = cert_reqs
+    return context
+
+
+# One SSLContext per API client configuration (and its TLS options): loading the CA bundle and the client
+# certificate for every stream cost more than the stream itself. A context is never changed once built, so the
+# streams of all threads share it. Weak keys: the entry goes with the configuration.
+_SSL_CONTEXTS: "weakref.WeakKeyDictionary[Any, tuple[tuple, ssl.SSLContext]]" = weakref.WeakKeyDictionary()
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
+def _sslopt(configuration) -> dict[str, Any]:
+    """websocket-client's ``sslopt`` for this configuration: a shared, cached context plus the SNI to send."""
+    options = _ssl_options(configuration)
+    shape = tuple(sorted((k, v) for k, v in options.items() if k != "server_hostname"))
+    with _SSL_CONTEXTS_LOCK:
+        cached = _SSL_CONTEXTS.get(configuration)
+        if cached is None or cached[0] != shape:
+            cached = (shape, _build_ssl_context(options))
+            _SSL_CONTEXTS[configuration] = cached
+    sslopt: dict[str, Any] = {"context": cached[1]}
+    if "server_hostname" in options:
+        sslopt["server_hostname"] = options["server_hostname"]
+    return sslopt
+
+
 def _status_message(body: bytes | None) -> str:
     if not body:
         return ""
@@ -228,7 +286,11 @@ def open_stream(api_client, namespace: str, pod: str, port: int, *, timeout: flo
     options: dict[str, Any] = {"header": headers}
     if configuration.proxy or getattr(configuration, "proxy_headers", None):
         options = ws_client.websocket_proxycare(options, configuration, url, None)
-    ws = WebSocket(sslopt=_ssl_options(configuration), skip_utf8_validation=True)
+    try:
+        sslopt = _sslopt(configuration) if url.startswith("wss:") else {}
+    except WebSocketException as exc:
+        raise ForwardError(f"Opening a port-forward to {where} failed: {exc}.") from exc
+    ws = WebSocket(sslopt=sslopt, skip_utf8_validation=True)
     try:
         ws.connect(url, subprotocols=[CHANNEL_PROTOCOL], timeout=timeout, **options)
         seen: set[int] = set()
@@ -309,14 +371,22 @@ class _PumpEnd:
 
 
 def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event, *,
-          half_close_grace: float = CLOSE_GRACE, on_cut: Callable[[int], None] | None = None) -> _PumpEnd:
+          half_close_grace: float = CLOSE_GRACE, on_cut: Callable[[int], None] | None = None,
+          wake: socket.socket | None = None) -> _PumpEnd:
     """Move bytes both ways until both sides end, or one ends and the other does not follow within its grace
     period, or ``stopping`` is set. Returns kubelet's error text if one came, and whether the stream was cut;
     ``on_cut(delivered)`` is called the moment a cut is seen, before the client can read the EOF that follows.
 
     The protocol cannot tell the pod that the client half-closed, so after the client's EOF the pod's answer is
     still delivered for ``half_close_grace`` seconds (a request sent with SHUT_WR still gets its response);
-    after the pod's end, the client reads EOF and has CLOSE_GRACE seconds to close its side."""
+    after the pod's end, the client reads EOF and has CLOSE_GRACE seconds to close its side.
+
+    A client that resets the connection (an abortive close, as :func:`probes.tls.handshake` does once it has its
+    verdict) is gone for good: what it sent before the reset still goes to the pod, then the pump ends at once
+    instead of waiting out the grace period for an answer nobody would read.
+
+    ``wake`` (optional) is a socket that becomes readable when ``stopping`` is set, so the pump stops at once
+    instead of at its next poll; it is only watched, never read (one byte wakes every pump sharing it)."""
     remote = stream.sock
     local.setblocking(False)
     remote.setblocking(False)
@@ -324,12 +394,15 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
     to_remote, to_local = bytearray(), bytearray()
     error = bytearray()
     local_eof = remote_eof = local_shut = False
+    local_gone = False  # the client reset the connection: nobody reads what the pod sends any more
     cut = False  # the API server's side ended without a websocket close frame
     delivered = 0
     grace_until: float | None = None
     read_, write_ = selectors.EVENT_READ, selectors.EVENT_WRITE
     with selectors.DefaultSelector() as selector:
         local_reg, remote_reg = _Registration(selector, local), _Registration(selector, remote)
+        if wake is not None:
+            selector.register(wake, selectors.EVENT_READ)
         while not stopping.is_set():
             if cut and on_cut is not None:
                 on_cut(delivered)
@@ -342,6 +415,12 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                 local_shut = True
             if local_eof and remote_eof:
                 break
+            if local_gone:
+                if remote_eof or not to_remote:
+                    break  # what the client sent before its reset has reached the API server
+                grace_until = grace_until or time.monotonic() + CLOSE_GRACE
+                if time.monotonic() >= grace_until:
+                    break  # the API server does not take it: give up, as after any other end
             if (local_eof and not to_remote) or (remote_eof and not to_local):
                 grace = CLOSE_GRACE if remote_eof else half_close_grace
                 grace_until = grace_until or time.monotonic() + grace
@@ -352,7 +431,10 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                            | (write_ if to_local else 0))
             remote_reg.want((read_ if read_remote else 0) | (write_ if to_remote and not remote_eof else 0))
             pending = read_remote and isinstance(remote, ssl.SSLSocket) and remote.pending() > 0
-            ready = {key.fileobj: mask for key, mask in selector.select(0 if pending else _POLL)}
+            wait = 0.0 if pending else _POLL if wake is None else _IDLE_WAIT
+            if grace_until is not None and not pending:
+                wait = max(0.0, min(wait, grace_until - time.monotonic()))
+            ready = {key.fileobj: mask for key, mask in selector.select(wait)}
             if pending:
                 ready[remote] = ready.get(remote, 0) | read_
 
@@ -369,8 +451,9 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                 elif data:
                     for opcode, payload in reader.feed(data):
                         if opcode == ABNF.OPCODE_BINARY and payload[:1] == bytes([_DATA]):
-                            to_local += payload[1:]
-                            delivered += len(payload) - 1
+                            if not local_gone:
+                                to_local += payload[1:]
+                                delivered += len(payload) - 1
                         elif opcode == ABNF.OPCODE_BINARY and payload[:1] == bytes([_ERROR]):
                             error += payload[1:]
                         elif opcode == ABNF.OPCODE_PING:
@@ -383,7 +466,11 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                 except BlockingIOError:
                     data = None
                 except OSError:
-                    break  # the client reset the connection: nothing more to deliver either way
+                    # The client reset the connection (an abortive close: it is done with it). Its last bytes,
+                    # read before the reset, still go to the pod; nothing goes back.
+                    data = None
+                    local_eof = local_gone = True
+                    to_local.clear()
                 if data == b"":
                     local_eof = True
                 elif data:
@@ -404,8 +491,9 @@ def _pump(local: socket.socket, stream: ForwardStream, stopping: threading.Event
                     del to_local[:sent]
                 except BlockingIOError:
                     pass
-                except OSError:
-                    break
+                except OSError:  # the client is gone (reset): as above
+                    local_eof = local_gone = True
+                    to_local.clear()
             if remote_eof:
                 to_remote.clear()
     return _PumpEnd(error.decode(errors="replace") or None, cut, delivered)
@@ -433,7 +521,9 @@ class PortForwarder:
         self.drops: list[str] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: set[threading.Thread] = set()
+        # close() writes one byte here: every pump watches the other end, so all of them stop at once.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
@@ -474,15 +564,27 @@ class PortForwarder:
         """Stop accepting, end every pump, close every socket and join every thread."""
         self._stopping.set()
         try:
+            self._wake_writer.send(b"\0")  # wakes every pump's selector at once (the poll is the fallback)
+        except OSError:
+            pass
+        try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once (the poll is the fallback)
         except OSError:
             pass
         self._acceptor.join(self._timeouts.forward_open + 2.0)
         self._listener.close()
+        # All threads were told to stop at the same moment, so they share one deadline (a pump still opening its
+        # stream ends within forward_open).
+        deadline = time.monotonic() + self._timeouts.forward_open + 2.0
         with self._lock:
             threads = list(self._threads)
         for thread in threads:
-            thread.join(self._timeouts.forward_open + 2.0)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            alive = bool(self._threads)
+        if not alive:
+            self._wake_reader.close()
+            self._wake_writer.close()
 
     def _record_drop(self, delivered: int) -> None:
         if self._stopping.is_set():
@@ -508,8 +610,7 @@ class PortForwarder:
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True,
                                       name=f"forward-{self.pod}:{self.port}")
             with self._lock:
-                self._threads = [t for t in self._threads if t.is_alive()]
-                self._threads.append(thread)
+                self._threads.add(thread)
             thread.start()
 
     def _serve(self, local: socket.socket) -> None:
@@ -519,7 +620,7 @@ class PortForwarder:
             if self._stopping.is_set():
                 return
             end = _pump(local, stream, self._stopping, half_close_grace=max(CLOSE_GRACE, self._timeouts.read),
-                        on_cut=self._record_drop)
+                        on_cut=self._record_drop, wake=self._wake_reader)
             if end.error:
                 self._record(end.error)
         except ProbeError as exc:
@@ -534,3 +635,5 @@ class PortForwarder:
                 local.close()
             except OSError:
                 pass
+            with self._lock:
+                self._threads.discard(threading.current_thread())

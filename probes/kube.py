@@ -30,7 +30,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 import yaml
@@ -193,6 +193,10 @@ def _selector_string(selector: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
 
 
+def _selector_query(label_selector: str) -> tuple[tuple[str, str], ...]:
+    return (("labelSelector", label_selector),) if label_selector else ()
+
+
 def _one_line(text: object) -> str:
     return ": ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
@@ -290,9 +294,6 @@ class Cluster:
         self.context = context
         self.namespace = namespace
         self.timeouts = timeouts
-        self._core = k8s.CoreV1Api(api_client)
-        self._custom = k8s.CustomObjectsApi(api_client)
-        self._version = k8s.VersionApi(api_client)
 
     def __repr__(self) -> str:
         return f"Cluster(server={self.server!r}, context={self.context!r})"
@@ -348,11 +349,26 @@ class Cluster:
 
     # -- the one boundary with the client
 
-    def _call(self, what: str, method: Callable, *args, **kwargs) -> dict:
-        """One API call, the JSON it returned, errors translated."""
+    def _get(self, path: str, query: tuple[tuple[str, str], ...] = (), **path_params: str) -> dict:
+        """GET one API path (``{name}`` placeholders filled from ``path_params``, quoted) as JSON.
+
+        The typed APIs (``CoreV1Api`` & co.) are not used: touching them imports the client's 251 pydantic model
+        modules (most of a second), and every read here wants the JSON as sent anyway. Non-2xx answers raise
+        ApiException exactly as the typed APIs do with ``_preload_content=False``."""
+        method, url, headers, _, _ = self.api_client.param_serialize(
+            "GET", path, path_params=path_params or None, query_params=list(query) or None,
+            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, _request_timeout=self.timeouts.api)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return json.loads(response.data)
+
+    def _call(self, what: str, path: str, query: tuple[tuple[str, str], ...] = (), **path_params: str) -> dict:
+        """One API read, the JSON it returned, errors translated."""
         try:
-            response = method(*args, _request_timeout=self.timeouts.api, _preload_content=False, **kwargs)
-            return json.loads(response.data)
+            return self._get(path, query, **path_params)
         except ApiException as exc:
             raise self._translate(what, exc) from None
         except urllib3.exceptions.HTTPError as exc:
@@ -391,9 +407,9 @@ class Cluster:
         return ClusterError(f"Reading {what} failed with HTTP {status}: {_one_line(message)}.", status=status,
                             obj=what)
 
-    def _get_or_none(self, what: str, method: Callable, *args, **kwargs) -> dict | None:
+    def _get_or_none(self, what: str, path: str, **path_params: str) -> dict | None:
         try:
-            return self._call(what, method, *args, **kwargs)
+            return self._call(what, path, **path_params)
         except ClusterNotFound:
             return None
 
@@ -401,29 +417,31 @@ class Cluster:
 
     def server_version(self) -> str:
         """The API server's gitVersion, e.g. ``v1.29.2``."""
-        return str(self._call("the server version", self._version.get_code).get("gitVersion", ""))
+        return str(self._call("the server version", "/version/").get("gitVersion", ""))
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         """The secret, or None when it does not exist."""
         where = f"secret {namespace}/{name}"
-        obj = self._get_or_none(where, self._core.read_namespaced_secret, name, namespace)
+        obj = self._get_or_none(where, "/api/v1/namespaces/{namespace}/secrets/{name}", namespace=namespace, name=name)
         return None if obj is None else _secret_record(obj, namespace, where)
 
     def secrets(self, namespace: str, *, label_selector: str = "") -> list[Secret]:
         """Secrets in a namespace matching a label selector."""
         where = f"secrets in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
-        listed = self._call(where, self._core.list_namespaced_secret, namespace, label_selector=label_selector)
+        listed = self._call(where, "/api/v1/namespaces/{namespace}/secrets", _selector_query(label_selector),
+                            namespace=namespace)
         items = listed.get("items") or []
         return [_secret_record(obj, namespace, f"secret {namespace}/{obj['metadata']['name']}") for obj in items]
 
     def service(self, namespace: str, name: str) -> dict | None:
         """The Service object as JSON, or None when it does not exist."""
-        return self._get_or_none(f"service {namespace}/{name}", self._core.read_namespaced_service, name, namespace)
+        return self._get_or_none(f"service {namespace}/{name}", "/api/v1/namespaces/{namespace}/services/{name}",
+                                 namespace=namespace, name=name)
 
     def pods(self, namespace: str, *, label_selector: str = "") -> list[dict]:
         where = f"pods in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
-        return self._call(where, self._core.list_namespaced_pod, namespace, label_selector=label_selector).get(
-            "items") or []
+        return self._call(where, "/api/v1/namespaces/{namespace}/pods", _selector_query(label_selector),
+                          namespace=namespace).get("items") or []
 
     def ready_pods(self, namespace: str, service: str, port: int) -> list["PodTarget"]:
         """The pods behind a service port, in the order ``kubectl port-forward svc/NAME PORT`` prefers them
@@ -455,16 +473,16 @@ class Cluster:
 
     def configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's data, or None when it does not exist."""
-        obj = self._get_or_none(f"configmap {namespace}/{name}", self._core.read_namespaced_config_map, name,
-                                namespace)
+        obj = self._get_or_none(f"configmap {namespace}/{name}", "/api/v1/namespaces/{namespace}/configmaps/{name}",
+                                namespace=namespace, name=name)
         return None if obj is None else dict(obj.get("data") or {})
 
     def custom_objects(self, group: str, version: str, namespace: str, plural: str) -> list[dict] | None:
         """The custom objects of one kind in a namespace, or None when the cluster does not serve the kind
         (its CRD is absent: the list answers 404)."""
         where = f"{plural}.{group}/{version} in namespace {namespace}"
-        listed = self._get_or_none(where, self._custom.list_namespaced_custom_object, group, version, namespace,
-                                   plural)
+        listed = self._get_or_none(where, "/apis/{group}/{version}/namespaces/{namespace}/{plural}", group=group,
+                                   version=version, namespace=namespace, plural=plural)
         return None if listed is None else list(listed.get("items") or [])
 
     def helm_release(self, namespace: str, release: str) -> "HelmRelease | None":

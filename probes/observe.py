@@ -14,7 +14,6 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -44,6 +43,8 @@ MTLS_CLIENTS = ("no-client-cert", "foreign-ca", "self-signed-clone", "expired", 
 DEFAULT_WORKERS = 32
 # At security level 0 OpenSSL offers every suite it was built with, so legacy versions can be offered.
 _ANY_CIPHER = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
+# Port-forward checks run beside the probes in their own small pool, so that they never queue behind them.
+_CHECK_WORKERS = 8
 # A step that ran until this close to its budget-shrunk limit was cut by the budget, not by its own limit.
 _BUDGET_SLACK = 0.05
 # Near the end of the budget each waiting phase of a step gets this share of what is left: a step waits in at most
@@ -97,7 +98,7 @@ def _pem(ders) -> bytes:
 
 
 class _Run:
-    """One gathering: the budget, the pool, the forwards to close."""
+    """One gathering: the budget, the pools, the forwards to close."""
 
     def __init__(self, cluster: Cluster, topology: Topology, options: ObserveOptions) -> None:
         self.cluster = cluster
@@ -105,7 +106,8 @@ class _Run:
         self.options = options
         self.budget = Budget(options.budget)
         self.pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="probe")
-        self.stack = ExitStack()
+        self.checks = cf.ThreadPoolExecutor(max_workers=_CHECK_WORKERS, thread_name_prefix="forward-check")
+        self.forwarders: list[PortForwarder] = []
         self._lock = threading.Lock()
         self.raw: dict[tuple[str, str], _RawSecret] = {}
         self.budget_cut = False  # some step was cut short by the budget
@@ -151,12 +153,28 @@ class _Run:
             return Attempt(name, error=error, elapsed=elapsed)
         return Attempt(name, result=result, elapsed=elapsed)
 
-    def forward(self, namespace: str, pod: str, port: int) -> PortForwarder:
+    def forward(self, namespace: str, pod: str, port: int) -> tuple[PortForwarder, cf.Future]:
+        """A port-forward to the pod port, and the Future of its check (ProbeError/OSError when the forward is
+        broken). The check takes a round trip plus a short settle time, so the probes run meanwhile, and whoever
+        uses the forward waits for the check before trusting what came through it."""
         forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
         with self._lock:
-            self.stack.callback(forwarder.close)
-        forwarder.check()
-        return forwarder
+            self.forwarders.append(forwarder)
+        return forwarder, self.checks.submit(forwarder.check)
+
+    def close_forwarders(self) -> None:
+        """Close every forward at once (each close waits for its own pumps to end)."""
+        with self._lock:
+            forwarders, self.forwarders = self.forwarders, []
+        if len(forwarders) <= 1:
+            for forwarder in forwarders:
+                forwarder.close()
+            return
+        threads = [threading.Thread(target=f.close, name="forward-close", daemon=True) for f in forwarders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 # -- cluster objects ----------------------------------------------------------------------------------------
@@ -381,16 +399,21 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
         return EndpointEvidence(
             spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to: {why}",
             anchors_der=anchors, anchor_source=anchor_source)
+
+    def forward_failed(exc: BaseException) -> EndpointEvidence:
+        return EndpointEvidence(
+            spec, pods=names, anchors_der=anchors, anchor_source=anchor_source,
+            unreachable=f"port-forward to pod {pods[0].namespace}/{pods[0].name} port {pods[0].port} failed: {exc}")
+
     try:
-        forwarders = [run.forward(p.namespace, p.name, p.port) for p in pods[:1]]
+        forwarder, checked = run.forward(pods[0].namespace, pods[0].name, pods[0].port)
     except BudgetExhausted:
         return EndpointEvidence(spec, pods=names, unreachable=run.budget_spent(), anchors_der=anchors,
                                 anchor_source=anchor_source)
     except (ProbeError, OSError) as exc:
-        return EndpointEvidence(
-            spec, pods=names, unreachable=f"port-forward to pod {pods[0].namespace}/{pods[0].name} port {pods[0].port} failed: {exc}",
-            anchors_der=anchors, anchor_source=anchor_source)
-    address = forwarders[0].address
+        return forward_failed(exc)
+    forwarders = [forwarder]
+    address = forwarder.address
     where = _where_pod(pods[0])
     tls_expected = spec.mode is not Mode.PLAINTEXT
     mtls = spec.mode is Mode.MTLS
@@ -444,9 +467,10 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
                        if p.name == pod.name]
             if not targets:
                 raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {spec.redirect_port}")
-            fw = run.forward(pod.namespace, pod.name, targets[0].port)
+            fw, fw_checked = run.forward(pod.namespace, pod.name, targets[0].port)
             forwarders.append(fw)
             result = http_get(fw.address, host=spec.server_name, timeouts=t)
+            fw_checked.result()  # a broken forward's error, not what came through it, is the observation
             return _name_the_pod(Attempt("http-redirect", result=result), fw.address,
                                  _where_pod(targets[0])).result
         jobs["http-redirect"] = redirect
@@ -459,6 +483,14 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca,
     if tls_expected:
         for pod in pods[1:]:
             pod_futures.append(run.pool.submit(_served_leaf, run, spec, pod, configured if mtls else None))
+    try:
+        checked.result()
+    except (ProbeError, OSError) as exc:
+        # Everything went through a broken forward: what the probes saw is not about the endpoint.
+        for future in (*futures.values(), *pod_futures):
+            future.cancel()
+        forwarder.close()  # ends the probes still waiting on it
+        return forward_failed(exc)
     attempts = {**preset, **{name: _name_the_pod(f.result(), address, where) for name, f in futures.items()}}
     first = attempts.get("default") or attempts.get("no-client-cert")
     leaves = [PodObservation(pods[0].name, *_leaf_of(first))] if tls_expected else []
@@ -489,10 +521,12 @@ def _leaf_of(attempt: Attempt | None) -> tuple[bytes | None, str | None]:
 
 def _served_leaf(run: _Run, spec: EndpointSpec, pod, client) -> PodObservation:
     try:
-        forwarder = run.forward(pod.namespace, pod.name, pod.port)
+        forwarder, checked = run.forward(pod.namespace, pod.name, pod.port)
+        offer = _offer(spec, client, after_handshake="none")
+        attempt = run.attempt("pod", lambda t: handshake(forwarder.address, offer, timeouts=t))
+        checked.result()
     except (ProbeError, OSError) as exc:
         return PodObservation(pod.name, error=f"port-forward to pod {pod.namespace}/{pod.name} failed: {exc}")
-    attempt = run.attempt("pod", lambda t: handshake(forwarder.address, _offer(spec, client, after_handshake="none"), timeouts=t))
     return PodObservation(pod.name, *_leaf_of(attempt))
 
 
@@ -541,9 +575,11 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
     except KeyboardInterrupt:
         interrupted = "interrupted (Ctrl-C) while gathering evidence"
     finally:
-        run.stack.close()
+        run.close_forwarders()
         outer.shutdown(wait=True, cancel_futures=True)
         run.pool.shutdown(wait=True, cancel_futures=True)
+        run.checks.shutdown(wait=True, cancel_futures=True)
+        run.close_forwarders()  # any opened while the pools wound down (after a Ctrl-C)
     if interrupted:
         for eid, future in futures.items():
             if eid not in endpoints and future.done() and not future.cancelled() and future.exception() is None:

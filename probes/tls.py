@@ -19,11 +19,14 @@ caller never reports as refused a suite that was never offered.
 
 from __future__ import annotations
 
+import collections
 import errno
 import functools
 import ipaddress
 import selectors
 import socket
+import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -342,8 +345,9 @@ def _load_identity(ctx: SSL.Context, identity: ClientIdentity) -> None:
 
 
 class _Observer:
-    """Collects what OpenSSL's info callback reports: the alerts received, and session tickets read after the
-    handshake (a TLS 1.3 server sends them only once it has accepted our Finished and certificate)."""
+    """Collects what OpenSSL's info callback reports for one connection: the alerts received, and session tickets
+    read after the handshake (a TLS 1.3 server sends them only once it has accepted our Finished and certificate).
+    It is the connection's app data; the context's callback (:func:`_info_callback`) finds it there."""
 
     def __init__(self) -> None:
         self.alerts_received: list[int] = []
@@ -360,10 +364,23 @@ class _Observer:
         return self.alerts_received[-1] if self.alerts_received else None
 
 
-def _context(offer: TLSOffer, observer: _Observer) -> SSL.Context:
-    if offer.after_handshake not in AFTER_HANDSHAKE_STEPS:
-        raise ValueError(f"after_handshake must be one of {AFTER_HANDSHAKE_STEPS}, given: {offer.after_handshake!r}")
-    low, high = _version_range(offer.versions)
+def _info_callback(conn: SSL.Connection, where: int, ret: int) -> None:
+    observer = conn.get_app_data()
+    if observer is not None:
+        observer(conn, where, ret)
+
+
+# Contexts without a client certificate are shared between handshakes with the same offer (apart from the SNI, which
+# is set per connection): building one costs more than a loopback handshake, and a thousand SNI handshakes differ
+# only in the name. A context is never changed after it is built, so threads share it safely. Contexts with a client
+# certificate are not kept: each identity is offered in a handful of shapes at most, and its key should not outlive
+# the handshakes that use it.
+_CONTEXT_CACHE_SIZE = 32
+_contexts: "collections.OrderedDict[tuple, SSL.Context]" = collections.OrderedDict()
+_contexts_lock = threading.Lock()
+
+
+def _build_context(offer: TLSOffer, low: TLSVersion, high: TLSVersion) -> SSL.Context:
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_min_proto_version(_OPENSSL_VERSION[low])
     ctx.set_max_proto_version(_OPENSSL_VERSION[high])
@@ -382,7 +399,29 @@ def _context(offer: TLSOffer, observer: _Observer) -> SSL.Context:
         ctx.set_alpn_protos([p.encode() for p in offer.alpn])
     if offer.client is not None:
         _load_identity(ctx, offer.client)
-    ctx.set_info_callback(observer)
+    ctx.set_info_callback(_info_callback)
+    return ctx
+
+
+def _context(offer: TLSOffer) -> SSL.Context:
+    """The client context for ``offer`` (without a client certificate: cached by everything in the offer but the
+    SNI); ValueError for a malformed offer, CertificateError for an unusable client certificate."""
+    if offer.after_handshake not in AFTER_HANDSHAKE_STEPS:
+        raise ValueError(f"after_handshake must be one of {AFTER_HANDSHAKE_STEPS}, given: {offer.after_handshake!r}")
+    low, high = _version_range(offer.versions)
+    if offer.client is not None:
+        return _build_context(offer, low, high)
+    key = (low, high, offer.ciphers, offer.tls13_ciphers, tuple(offer.alpn))
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+        if ctx is not None:
+            _contexts.move_to_end(key)
+            return ctx
+    ctx = _build_context(offer, low, high)
+    with _contexts_lock:
+        _contexts[key] = ctx
+        while len(_contexts) > _CONTEXT_CACHE_SIZE:
+            _contexts.popitem(last=False)
     return ctx
 
 
@@ -653,6 +692,18 @@ def _default_dial(address: tuple[str, int], timeout: float) -> socket.socket:
     return socket.create_connection(address, timeout=timeout)
 
 
+def _close_abortively(sock: socket.socket) -> None:
+    """Close with a TCP reset instead of a FIN: the probe has its verdict and reads nothing more. Through a
+    port-forward this matters: the websocket protocol has no half-close, so a forwarder that sees a FIN must keep the
+    stream open for a while in case an answer is still to come; a reset tells it at once that nobody will read it.
+    What was already sent still arrives (the reset only follows it)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
 def _where(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}"
 
@@ -668,7 +719,7 @@ def handshake(
     what happened. Network failures become outcomes, never exceptions; a malformed offer raises ValueError,
     an unusable client certificate raises :class:`~probes.errors.CertificateError`."""
     observer = _Observer()
-    ctx = _context(offer, observer)  # before dialing: a bad offer is the caller's error
+    ctx = _context(offer)  # before dialing: a bad offer is the caller's error
     start = time.monotonic()
     where = _where(address)
 
@@ -692,6 +743,7 @@ def handshake(
     try:
         sock.setblocking(False)
         conn = SSL.Connection(ctx, sock)
+        conn.set_app_data(observer)
         conn.set_connect_state()
         if offer.server_name and not _is_ip(offer.server_name):
             conn.set_tlsext_host_name(offer.server_name.encode("idna"))
@@ -721,4 +773,4 @@ def handshake(
         return result(HandshakeOutcome.REJECTED, **done, late=True, refusal=after.refusal,
                       detail=f"{version} handshake with {where} completed, then {after.detail}")
     finally:
-        sock.close()
+        _close_abortively(sock)

@@ -40,7 +40,6 @@ from cryptography.x509.oid import NameOID
 from probes import pki
 from probes.helm import HelmRelease, release_secret_object
 from probes.topology import EndpointSpec, Mode, Topology, derive_topology
-from sandbox import quirks
 from sandbox.apiserver import ApiServer, ObjectStore, secret_object
 from sandbox.scenarios import (
     NAMESPACE,
@@ -50,6 +49,7 @@ from sandbox.scenarios import (
     Issuer,
     Scenario,
     ServerSpec,
+    VerifyQuirk,
     scenario as find_scenario,
 )
 from sandbox.servers import (
@@ -63,6 +63,7 @@ from sandbox.servers import (
     LoadBalancer,
     ServerTLS,
     TLSPolicy,
+    VerifyErrorKind,
 )
 
 __all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "PodPort", "RunningSandbox", "chart_defaults", "start_sandbox"]
@@ -400,7 +401,8 @@ class _Build:
 
 
 def _identity(build: _Build, data: Mapping[str, bytes], spec: ServerSpec, replica: int, *,
-              client_auth: ServerClientAuth = ServerClientAuth.NONE) -> ServerTLS:
+              client_auth: ServerClientAuth = ServerClientAuth.NONE,
+              ignore_errors: frozenset[VerifyErrorKind] = frozenset()) -> ServerTLS:
     cert_pem, key_pem = data.get("tls.crt"), data.get("tls.key")
     override = spec.pod_certs[replica] if replica < len(spec.pod_certs) else None
     if override:
@@ -416,7 +418,7 @@ def _identity(build: _Build, data: Mapping[str, bytes], spec: ServerSpec, replic
     if needs_ca and not client_ca:
         raise _PodDown("Running", "CrashLoopBackOff: open /etc/direktiv/certs/ca.crt: no such file or directory")
     return ServerTLS(cert_pem=cert_pem, key=pki.PrivateKeyPEM(key_pem), client_ca_pem=client_ca,
-                     client_auth=client_auth)
+                     client_auth=client_auth, ignore_errors=ignore_errors)
 
 
 def _checked(make: Callable[[], object]):
@@ -424,6 +426,22 @@ def _checked(make: Callable[[], object]):
         return make()
     except ValueError as exc:  # the Go servers refuse a key that does not match, or unreadable PEM
         raise _PodDown("Running", f"CrashLoopBackOff: tls: {exc}") from None
+
+
+# The scenarios' client-certificate modes as the servers name them (a scenario's "request" is Go's
+# VerifyClientCertIfGiven), and their verification quirks as the error kinds the verifier ignores.
+_SERVER_CLIENT_AUTH = {
+    ClientAuth.NONE: ServerClientAuth.NONE,
+    ClientAuth.REQUEST: ServerClientAuth.VERIFY_IF_GIVEN,
+    ClientAuth.REQUIRE_AND_VERIFY: ServerClientAuth.REQUIRE_AND_VERIFY,
+    ClientAuth.REQUIRE_ANY: ServerClientAuth.REQUIRE_ANY,
+}
+_IGNORED_ERRORS = {
+    VerifyQuirk.ACCEPT_UNKNOWN_ISSUER: VerifyErrorKind.UNKNOWN_ISSUER,
+    VerifyQuirk.ACCEPT_SELF_SIGNED: VerifyErrorKind.SELF_SIGNED,
+    VerifyQuirk.IGNORE_EXPIRY: VerifyErrorKind.EXPIRED,
+    VerifyQuirk.IGNORE_PURPOSE: VerifyErrorKind.WRONG_PURPOSE,
+}
 
 
 def _grpc_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int):
@@ -434,26 +452,10 @@ def _grpc_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replic
     elif mode is Mode.PLAINTEXT:
         return build.started(GrpcHealthServer())
     auth = spec.client_auth or configured_auth
-    data = build.mounted(secret)
-    verifying = auth in (ClientAuth.REQUEST, ClientAuth.REQUIRE_AND_VERIFY)
-    if spec.verify_quirks or auth is ClientAuth.REQUIRE_ANY:
-        base_auth = ServerClientAuth.REQUIRE_AND_VERIFY if verifying else ServerClientAuth.REQUEST
-        tls = _identity(build, data, spec, replica, client_auth=base_auth)
-        verification = {
-            ClientAuth.REQUEST: quirks.ClientVerification.VERIFY_IF_GIVEN,
-            ClientAuth.REQUIRE_AND_VERIFY: quirks.ClientVerification.REQUIRE_AND_VERIFY,
-            ClientAuth.REQUIRE_ANY: quirks.ClientVerification.REQUIRE_ANY,
-        }[auth]
-        ignore = frozenset().union(*(quirks.IGNORABLE_ERRORS[q.value] for q in spec.verify_quirks))
-        return build.started(_checked(lambda: quirks.QuirkyGoGrpcServer(
-            tls, verification=verification, ignore=ignore, policy=_policy(spec, grpc=True))))
-    server_auth = {
-        ClientAuth.NONE: ServerClientAuth.NONE,
-        ClientAuth.REQUEST: ServerClientAuth.VERIFY_IF_GIVEN,
-        ClientAuth.REQUIRE_AND_VERIFY: ServerClientAuth.REQUIRE_AND_VERIFY,
-    }[auth]
-    tls = _identity(build, data, spec, replica, client_auth=server_auth)
-    if spec.needs_go_engine or server_auth is ServerClientAuth.VERIFY_IF_GIVEN:
+    ignore_errors = frozenset(_IGNORED_ERRORS[quirk] for quirk in spec.verify_quirks)
+    tls = _identity(build, build.mounted(secret), spec, replica, client_auth=_SERVER_CLIENT_AUTH[auth],
+                    ignore_errors=ignore_errors)
+    if spec.needs_go_engine or tls.client_auth is ServerClientAuth.VERIFY_IF_GIVEN:
         return build.started(_checked(lambda: GoTLSGrpcServer(tls, policy=_policy(spec, grpc=True))))
     return build.started(_checked(lambda: GrpcHealthServer(tls)))
 
@@ -462,10 +464,8 @@ def _http_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replic
     tls = None
     if endpoint.mode is not Mode.PLAINTEXT:
         tls = _identity(build, build.mounted((endpoint.secret.namespace, endpoint.secret.name)), spec, replica)
-    if spec.http_status != 200 or spec.plaintext_too:
-        return build.started(_checked(lambda: quirks.QuirkyGoHttpsServer(
-            tls, status=spec.http_status, plaintext_too=spec.plaintext_too, policy=_policy(spec))))
-    return build.started(_checked(lambda: GoHttpsServer(tls, policy=_policy(spec))))
+    return build.started(_checked(lambda: GoHttpsServer(tls, policy=_policy(spec), status=spec.http_status,
+                                                        plaintext_too=spec.plaintext_too)))
 
 
 def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int) -> dict[int, tuple | None]:

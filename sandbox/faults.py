@@ -40,7 +40,7 @@ import yaml
 from probes import pki
 from probes.catalog import CONTROLS
 from sandbox.cluster import RunningSandbox
-from sandbox.scenarios import CLUSTER, NAMESPACE
+from sandbox.scenarios import CLUSTER, NAMESPACE, by_unique_name
 from sandbox.servers import GarbageServer, RefusingPort, ResetServer, SilentServer, TricklingServer, Trickle
 
 __all__ = [
@@ -467,13 +467,4 @@ def fault_names() -> tuple[str, ...]:
     return tuple(FAULTS)
 
 
-def _registry(cases) -> dict[str, FaultCase]:
-    registry: dict[str, FaultCase] = {}
-    for case in cases:
-        if case.name in registry:
-            raise ValueError(f"two fault cases are named {case.name!r}")
-        registry[case.name] = case
-    return registry
-
-
-FAULTS: dict[str, FaultCase] = _registry(FAULT_CASES)
+FAULTS: dict[str, FaultCase] = by_unique_name(FAULT_CASES, kind="fault case")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -50,7 +50,10 @@ __all__ = [
     "BASELINES",
     "scenario",
     "scenario_names",
+    "by_unique_name",
 ]
+
+_Named = TypeVar("_Named")  # anything with a ``name``
 
 # The control catalog's IDs (CONTROLS.md), in catalog order; tests compare them with the document.
 CONTROL_IDS: tuple[str, ...] = (
@@ -819,16 +822,19 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
 ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
 
 
-def _registry(scenarios: Iterable[Scenario]) -> dict[str, Scenario]:
-    registry: dict[str, Scenario] = {}
-    for item in scenarios:
+def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:
+    """``{item.name: item}`` in the items' order; ValueError when two share a name (``kind`` says what they are:
+    "scenario", "fault case")."""
+    registry: dict[str, _Named] = {}
+    for item in items:
         if item.name in registry:
-            raise ValueError(f"two scenarios are named {item.name!r}; scenario names must be unique")
+            raise ValueError(f"two {kind}s are named {item.name!r}; {kind} names must be unique")
         registry[item.name] = item
     return registry
 
 
-SCENARIOS: Mapping[str, Scenario] = _registry(ALL_SCENARIOS)
+_registry = by_unique_name  # the name tests/test_scenarios.py knows it by
+SCENARIOS: Mapping[str, Scenario] = by_unique_name(ALL_SCENARIOS)
 
 
 def scenario_names() -> tuple[str, ...]:

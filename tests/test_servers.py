@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
+from probes.https import http_get, https_get
 from probes.pki import (
     SERVER_AND_CLIENT_USAGES,
     CertificateAuthority,
@@ -24,6 +25,9 @@ from probes.pki import (
     self_signed_certificate,
     self_signed_clone,
 )
+from probes.plaintext import probe_plaintext
+from probes.timeouts import Timeouts
+from probes.tls import ClientIdentity, HandshakeOutcome, TLSOffer, handshake
 from sandbox.servers import (
     GO_BAD_REQUEST_REPLY,
     GO_GRPC_POLICY,
@@ -45,6 +49,7 @@ from sandbox.servers import (
     TLSTerminator,
     Trickle,
     TricklingServer,
+    VerifyErrorKind,
 )
 
 FLOW = "direktiv-flow-hl.default"
@@ -52,6 +57,7 @@ LB_HOST = "direktiv.example"
 KNATIVE_SVC = "hello.direktiv-services-direktiv"
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 TIMEOUT = 2.0
+PROBE_TIMEOUTS = Timeouts(connect=TIMEOUT, handshake=TIMEOUT, read=1.0, rpc=TIMEOUT)
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------------------
@@ -291,6 +297,75 @@ def test_go_like_grpc_server_without_tls_serves_plain_h2c():
             assert h2_settings_came_back(sock)
 
 
+# --- client-certificate modes and lax verifiers, seen by the TLS probe -------------------------------------
+
+
+# The bad client each kind of ignored error lets through.
+LET_THROUGH = {
+    VerifyErrorKind.UNKNOWN_ISSUER: "foreign-ca",
+    VerifyErrorKind.SELF_SIGNED: "self-signed-clone",
+    VerifyErrorKind.EXPIRED: "expired",
+    VerifyErrorKind.WRONG_PURPOSE: "no-clientauth",
+}
+
+
+def client_identity(issued, label: str) -> ClientIdentity:
+    return ClientIdentity(issued.chain_pem, issued.key, label)
+
+
+@pytest.fixture(scope="module")
+def bad_identities(ca, flow_cert):
+    return {label: client_identity(make(ca, flow_cert), label) for label, make in BAD_CLIENTS.items()}
+
+
+def probe_outcome(address, client: ClientIdentity | None) -> HandshakeOutcome:
+    """The TLS probe's verdict on one handshake (HTTP/2 preface after it, where a late rejection shows)."""
+    offer = TLSOffer(FLOW, alpn=("h2",), after_handshake="h2", client=client)
+    return handshake(address, offer, timeouts=PROBE_TIMEOUTS).outcome
+
+
+def outcomes(address, identities) -> dict[str, HandshakeOutcome]:
+    return {label: probe_outcome(address, client) for label, client in identities.items()}
+
+
+@pytest.mark.parametrize("kind", list(VerifyErrorKind))
+def test_a_verifier_ignoring_one_kind_of_error_accepts_exactly_that_bad_client(flow_cert, bad_identities, kind):
+    tls = replace(ServerTLS.from_issued(flow_cert, mtls=True), ignore_errors={kind})
+    accepted, rejected = HandshakeOutcome.ACCEPTED, HandshakeOutcome.REJECTED
+    with GoTLSGrpcServer(tls) as server:
+        assert outcomes(server.address, bad_identities) == {
+            label: accepted if label == LET_THROUGH[kind] else rejected for label in bad_identities}
+        assert probe_outcome(server.address, client_identity(flow_cert, "configured")) is accepted
+        assert probe_outcome(server.address, None) is rejected  # still required
+
+
+def test_verify_if_given_with_an_ignored_error_takes_no_certificate_and_the_lax_one(flow_cert, bad_identities):
+    tls = replace(ServerTLS.from_issued(flow_cert, mtls=True), client_auth=ClientAuth.VERIFY_IF_GIVEN,
+                  ignore_errors={VerifyErrorKind.SELF_SIGNED})
+    with GoTLSGrpcServer(tls) as server:
+        assert probe_outcome(server.address, None) is HandshakeOutcome.ACCEPTED
+        assert probe_outcome(server.address, bad_identities["self-signed-clone"]) is HandshakeOutcome.ACCEPTED
+        assert probe_outcome(server.address, bad_identities["foreign-ca"]) is HandshakeOutcome.REJECTED
+
+
+def test_require_any_client_cert_demands_a_certificate_and_verifies_none(flow_cert, bad_identities):
+    tls = ServerTLS(flow_cert.chain_pem, flow_cert.key, client_auth=ClientAuth.REQUIRE_ANY)  # no ca.crt needed
+    with GoTLSGrpcServer(tls) as server:
+        assert set(outcomes(server.address, bad_identities).values()) == {HandshakeOutcome.ACCEPTED}
+        assert probe_outcome(server.address, None) is HandshakeOutcome.REJECTED
+
+
+def test_ignored_errors_need_a_verifying_mode_and_grpcio_does_neither_lax_option(flow_cert):
+    mtls = ServerTLS.from_issued(flow_cert, mtls=True)
+    assert replace(mtls, ignore_errors=["expired"]).ignore_errors == {VerifyErrorKind.EXPIRED}
+    for mode in (ClientAuth.NONE, ClientAuth.REQUEST, ClientAuth.REQUIRE_ANY):
+        with pytest.raises(ValueError, match="ignore_errors needs a verifying client_auth"):
+            replace(mtls, client_auth=mode, ignore_errors={VerifyErrorKind.EXPIRED})
+    for tls in (replace(mtls, client_auth=ClientAuth.REQUIRE_ANY), replace(mtls, ignore_errors={"self-signed"})):
+        with pytest.raises(ValueError, match="TLSTerminator"):
+            GrpcHealthServer(tls)
+
+
 # --- Go's net/http -----------------------------------------------------------------------------------------
 
 
@@ -319,6 +394,22 @@ def test_go_http_server_without_tls_serves_plaintext_and_refuses_a_client_hello(
         with socket.create_connection(server.address, timeout=TIMEOUT) as sock:
             sock.sendall(client_hello())
             assert read_all(sock) == GO_BAD_REQUEST_REPLY
+
+
+def test_go_https_server_answers_the_status_it_is_given_over_tls_and_plaintext(flow_cert):
+    with GoHttpsServer(ServerTLS.from_issued(flow_cert), status=503) as https, GoHttpsServer(status=503) as http:
+        assert https_get(https.address, host=FLOW, timeouts=PROBE_TIMEOUTS).status == 503
+        assert http_get(http.address, host=FLOW, timeouts=PROBE_TIMEOUTS).status == 503
+
+
+def test_plaintext_too_serves_http1_and_h2c_on_the_tls_port_besides_tls(flow_cert):
+    tls = ServerTLS.from_issued(flow_cert)
+    with GoHttpsServer(tls, plaintext_too=True) as lax, GoHttpsServer(tls) as strict:
+        both = probe_plaintext(lax.address, host=FLOW, timeouts=PROBE_TIMEOUTS)
+        assert (both.http1_answered, both.http1_status, both.h2c_settings) == (True, 200, True), both.detail
+        assert https_get(lax.address, host=FLOW, timeouts=PROBE_TIMEOUTS).status == 200
+        refused = probe_plaintext(strict.address, host=FLOW, timeouts=PROBE_TIMEOUTS)
+        assert (refused.http1_refusal, refused.h2c_settings) == ("https-port-400", False), refused.detail
 
 
 # --- Contour / Envoy ---------------------------------------------------------------------------------------
@@ -420,10 +511,36 @@ def test_refusing_port_refuses():
             socket.create_connection(port.address, timeout=TIMEOUT).close()
 
 
+def wait_for(condition, seconds: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_each_connection_leaves_the_listener_table_as_it_ends():
+    # White box: the listener's table of live connections (each thread removes itself; no sweep per accept).
+    with SilentServer() as server:
+        table = server._listener._connections
+        clients = [socket.create_connection(server.address, timeout=TIMEOUT) for _ in range(20)]
+        try:
+            assert wait_for(lambda: len(table) == 20), len(table)
+            for sock in clients[:10]:
+                sock.close()
+            assert wait_for(lambda: len(table) == 10), len(table)
+        finally:
+            for sock in clients:
+                sock.close()
+        assert wait_for(lambda: not table), len(table)
+
+
 def test_every_server_stops_promptly_with_open_connections(flow_cert, lb_cert):
     tls = ServerTLS.from_issued(flow_cert)
     servers = [
         GrpcHealthServer(tls), GoTLSGrpcServer(tls), GoHttpsServer(tls), GoHttpsServer(None),
+        GoHttpsServer(tls, plaintext_too=True),
         LoadBalancer({LB_HOST: ServerTLS.from_issued(lb_cert)}), SniRouter({}, tls), SilentServer(),
         ResetServer(), GarbageServer(), TricklingServer(), RefusingPort(),
     ]

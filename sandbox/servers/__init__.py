@@ -1,0 +1,85 @@
+"""Real servers on 127.0.0.1 that stand in for Direktiv's pods, its two Contours and broken peers.
+
+Every server listens on an ephemeral port from the moment it is built, exposes ``address`` (host, port), is a
+context manager, and ``stop()`` releases everything it holds: listening and accepted sockets closed, its
+threads joined. One thread accepts per listening port (a selector with a wake-up socket) and one thread serves
+each connection; every accepted socket has a timeout, and ``stop()`` shuts accepted sockets down so that
+blocked reads return at once.
+
+    GrpcHealthServer    grpcio with grpc.health.v1 (insecure, TLS, or TLS requiring a client certificate);
+                        grpcio's own TLS (BoringSSL) starts at TLS 1.2: the conformant option.
+    TLSTerminator       a Go 1.15 crypto/tls-like front (pyOpenSSL) that forwards decrypted bytes to a backend;
+                        any Go client-auth mode (RequireAnyClientCert too), and lax verifiers (ignore_errors).
+    GoTLSGrpcServer     TLSTerminator + insecure GrpcHealthServer: what Direktiv's gRPC ports really do
+                        (TLS 1.0 accepted, RequireAndVerifyClientCert against the secret's ca.crt).
+    GoHttpsServer       Direktiv API/UI on 8080: HTTPS with Go net/http's answers, or plaintext HTTP; another
+                        status, or plaintext HTTP/1.1 and h2c on the TLS port too, as options.
+    LoadBalancer        the external Contour/Envoy: HTTPS by SNI, and port 80 with force-ssl-redirect.
+    SniRouter           the internal Contour: HTTPS, certificate by SNI, with or without a default.
+    SilentServer, ResetServer, GarbageServer, TricklingServer, RefusingPort: peers that misbehave.
+
+The modules, one concern each: ``_listeners`` (sockets, accept loop, thread per connection), ``_tls`` (the TLS
+records and policy, the pyOpenSSL server context and stream), ``_http`` (h11/h2 answers, Go's net/http),
+``_envoy`` (Contour's listeners), ``_grpc`` (grpcio and the Go-like TLS front), ``_misbehaving`` (broken peers).
+Import every public name from here.
+
+Libraries: pyOpenSSL does the TLS of the Go-like and Envoy-like servers (it takes keys as bytes, and offers
+TLS 1.0 and NULL/anonymous suites at security level 0), grpcio the gRPC servers, h11 and h2 the HTTP/1.1 and
+HTTP/2 framing. Hand-written here: only Go's and Envoy's choices (which bytes count as TLS, the 400 texts, the
+redirect), and the socket plumbing. Private keys stay in memory.
+"""
+
+from sandbox.servers._envoy import LoadBalancer, SniRouter
+from sandbox.servers._grpc import DEFAULT_SERVICE_NAME, GoTLSGrpcServer, GrpcHealthServer, TLSTerminator
+from sandbox.servers._http import GO_BAD_REQUEST_REPLY, GO_HTTPS_PLAINTEXT_REPLY, GoHttpsServer
+from sandbox.servers._listeners import DEFAULT_IO_TIMEOUT, Server
+from sandbox.servers._misbehaving import (
+    GarbageServer,
+    RefusingPort,
+    ResetServer,
+    SilentServer,
+    Trickle,
+    TricklingServer,
+)
+from sandbox.servers._tls import (
+    ENVOY_CIPHERS,
+    ENVOY_POLICY,
+    GO_1_15_CIPHERS,
+    GO_GRPC_POLICY,
+    GO_HTTP_POLICY,
+    WEAK_CIPHERS,
+    ClientAuth,
+    ServerTLS,
+    TLSPolicy,
+    VerifyErrorKind,
+)
+
+__all__ = [
+    "Server",
+    "ClientAuth",
+    "VerifyErrorKind",
+    "ServerTLS",
+    "TLSPolicy",
+    "Trickle",
+    "GO_1_15_CIPHERS",
+    "ENVOY_CIPHERS",
+    "WEAK_CIPHERS",
+    "GO_GRPC_POLICY",
+    "GO_HTTP_POLICY",
+    "ENVOY_POLICY",
+    "GO_HTTPS_PLAINTEXT_REPLY",
+    "GO_BAD_REQUEST_REPLY",
+    "DEFAULT_SERVICE_NAME",
+    "DEFAULT_IO_TIMEOUT",
+    "GrpcHealthServer",
+    "TLSTerminator",
+    "GoTLSGrpcServer",
+    "GoHttpsServer",
+    "LoadBalancer",
+    "SniRouter",
+    "SilentServer",
+    "ResetServer",
+    "GarbageServer",
+    "TricklingServer",
+    "RefusingPort",
+]

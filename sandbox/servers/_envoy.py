@@ -1,0 +1,149 @@
+"""Contour's Envoy: the TLS listener that picks a certificate by SNI, the internal Contour in front of knative
+(:class:`SniRouter`) and the external one (:class:`LoadBalancer`, with port 80 and force-ssl-redirect)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Mapping
+
+from OpenSSL import SSL
+
+from sandbox.servers._http import (
+    _H2_PREFACE,
+    _fixed,
+    _http_date,
+    _peek_h2c,
+    _Responder,
+    _Response,
+    _serve_http,
+    _serve_https,
+)
+from sandbox.servers._listeners import (
+    DEFAULT_IO_TIMEOUT,
+    _Base,
+    _drain_and_close,
+    _Listener,
+    _ListenerServer,
+    _peek,
+    _PlainStream,
+)
+from sandbox.servers._tls import ENVOY_POLICY, ServerTLS, TLSPolicy, _looks_like_tls, _server_context
+
+_ENVOY_BAD_REQUEST_REPLY = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nserver: envoy\r\n"
+    b"connection: close\r\n\r\nBad Request"
+)
+# What the plain port's codec takes for HTTP/2 with prior knowledge: the preface's request line.
+_ENVOY_H2C_PREFIX = _H2_PREFACE[:14]
+
+
+def _sni_lookup(table: Mapping[str, object], name: str | None):
+    """Envoy's server_names match: exact name first, then a ``*.suffix`` entry for one more label."""
+    if not name:
+        return None
+    name = name.lower().rstrip(".")
+    if name in table:
+        return table[name]
+    _, dot, rest = name.partition(".")
+    return table.get(f"*.{rest}") if dot else None
+
+
+class _EnvoyTLS(_ListenerServer):
+    """Envoy's TLS listener: the certificate chosen by SNI, a default or none (handshake_failure)."""
+
+    def __init__(
+        self,
+        tls_by_sni: Mapping[str, ServerTLS],
+        default_tls: ServerTLS | None,
+        *,
+        policy: TLSPolicy,
+        respond: _Responder,
+        io_timeout: float,
+    ) -> None:
+        self._contexts = {name.lower(): _server_context(tls, policy) for name, tls in tls_by_sni.items()}
+        self._default = _server_context(default_tls, policy) if default_tls is not None else None
+        self._refuse = _server_context(None, policy)  # no certificate: every handshake fails
+        self._initial = _server_context(None, policy)
+        self._initial.set_tlsext_servername_callback(self._choose)
+        self._respond = respond
+        super().__init__(io_timeout=io_timeout)
+
+    def _choose(self, conn: SSL.Connection) -> None:
+        name = conn.get_servername()
+        ctx = _sni_lookup(self._contexts, name.decode("ascii", "replace") if name else None)
+        conn.set_context(ctx or self._default or self._refuse)
+
+    def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
+        if not _looks_like_tls(_peek(sock, 3, self._io_timeout)):
+            _drain_and_close(sock)  # Envoy's TLS inspector finds no ClientHello: the connection is closed
+            return
+        _serve_https(sock, self._initial, self._respond, timeout=self._io_timeout,
+                     bad_request=_ENVOY_BAD_REQUEST_REPLY)
+
+
+class SniRouter(_Base):
+    """The internal Contour in front of knative: HTTPS on one port, the certificate chosen by SNI from
+    ``tls_by_sni`` (exact or ``*.domain`` keys), else ``default_tls`` (config-contour's default-tls-secret); with
+    ``default_tls=None`` an unknown or missing SNI fails the handshake with a handshake_failure alert."""
+
+    def __init__(
+        self,
+        tls_by_sni: Mapping[str, ServerTLS],
+        default_tls: ServerTLS | None = None,
+        *,
+        policy: TLSPolicy = ENVOY_POLICY,
+        body: bytes = b"hello from knative\n",
+        io_timeout: float = DEFAULT_IO_TIMEOUT,
+    ) -> None:
+        respond = _fixed(200, body, "text/plain", server="envoy")
+        self._tls = _EnvoyTLS(tls_by_sni, default_tls, policy=policy, respond=respond, io_timeout=io_timeout)
+        self.address = self._tls.address
+
+    def _close(self) -> None:
+        self._tls.stop()
+
+
+class LoadBalancer(_Base):
+    """The external Contour/Envoy: HTTPS on ``address`` (certificate by SNI, Envoy's TLS 1.2 minimum), plain
+    HTTP on ``http_address``. With ``redirect=True`` (the force-ssl-redirect annotation) every plain request
+    gets ``301`` and ``location: https://<host><path>``; with ``redirect=False`` it is answered 200 in plaintext.
+    The plain port also speaks HTTP/2 with prior knowledge, as Envoy's codec AUTO does. Requests are answered
+    by the balancer itself (200), not proxied to the API/UI."""
+
+    def __init__(
+        self,
+        tls_by_sni: Mapping[str, ServerTLS],
+        default_tls: ServerTLS | None = None,
+        *,
+        redirect: bool = True,
+        policy: TLSPolicy = ENVOY_POLICY,
+        body: bytes = b"<html><body>direktiv</body></html>\n",
+        io_timeout: float = DEFAULT_IO_TIMEOUT,
+    ) -> None:
+        self.redirect = redirect
+        self._io_timeout = io_timeout
+        self._ok = _fixed(200, body, "text/html", server="envoy")
+        self._tls = _EnvoyTLS(tls_by_sni, default_tls, policy=policy, respond=self._ok, io_timeout=io_timeout)
+        try:
+            self._plain = _Listener(self._handle_plain, name="LoadBalancer-http", io_timeout=io_timeout)
+        except BaseException:
+            self._tls.stop()
+            raise
+        self.address = self._tls.address
+        self.https_address = self._tls.address
+        self.http_address = self._plain.address
+
+    def _redirect(self, _method: str, target: str, host: str) -> _Response:
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # Envoy drops the port
+        location = f"https://{hostname}{target if target.startswith('/') else '/' + target}"
+        return _Response(301, (("location", location), ("date", _http_date()), ("server", "envoy")))
+
+    def _handle_plain(self, sock: socket.socket, stopping: threading.Event) -> None:
+        head = _peek_h2c(sock, self._io_timeout, _ENVOY_H2C_PREFIX)
+        respond = self._redirect if self.redirect else self._ok
+        _serve_http(_PlainStream(sock), respond, h2=head == _ENVOY_H2C_PREFIX, bad_request=_ENVOY_BAD_REQUEST_REPLY)
+
+    def _close(self) -> None:
+        self._plain.stop()
+        self._tls.stop()
