@@ -56,8 +56,22 @@ def _openssl_system() -> str | None:
     return done.stdout.strip() or None
 
 
-# Our own pytest11 entry point; any other one is loaded into every suite run too.
+# Our own pytest11 entry point; any other one is loaded into every suite run too, unless addopts blocks it.
 _OUR_PLUGIN = "direktiv_tls_conformance"
+_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def _blocked_plugins(pyproject: Path = _PYPROJECT) -> set[str]:
+    """The plugins the project's pytest addopts turn off with ``-p no:NAME``."""
+    import shlex
+    import tomllib
+
+    try:
+        options = tomllib.loads(pyproject.read_text())["tool"]["pytest"]["ini_options"]
+        words = shlex.split(options.get("addopts", ""))
+    except (OSError, KeyError, ValueError):
+        return set()
+    return {after[len("no:"):] for before, after in zip(words, words[1:]) if before == "-p" and after.startswith("no:")}
 
 
 def _conditions(environ=os.environ) -> tuple[str, ...]:
@@ -69,7 +83,8 @@ def _conditions(environ=os.environ) -> tuple[str, ...]:
     try:
         from importlib.metadata import entry_points
 
-        others = sorted({ep.name for ep in entry_points(group="pytest11")} - {_OUR_PLUGIN})
+        installed = {ep.name for ep in entry_points(group="pytest11")}
+        others = sorted(installed - {_OUR_PLUGIN} - _blocked_plugins())
     except Exception:  # noqa: BLE001 - a note is nice to have, never worth a crash
         others = []
     if others:

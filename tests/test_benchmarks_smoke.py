@@ -15,7 +15,7 @@ import pytest
 from benchmarks import sslyze_scan, testssl_scan
 from benchmarks.endpoints import ClientCertificate, ClientFiles, client_files
 from benchmarks.forward_cost import measure_forward_cost
-from benchmarks.machine import machine_info
+from benchmarks.machine import _blocked_plugins, machine_info
 from benchmarks.ours import knative_scenario, measure_knative_scale
 from benchmarks.records import (
     Benchmark,
@@ -72,6 +72,13 @@ def test_machine_info_names_the_cpu_python_and_openssl():
     machine = machine_info()
     assert machine.cores >= 1 and machine.python.count(".") == 2
     assert "OpenSSL" in machine.openssl_python and machine.cpu
+
+
+def test_plugins_the_project_turns_off_are_not_counted_as_loaded(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.pytest.ini_options]\naddopts = "-q -p no:cacheprovider -p no:hypothesispytest -p xdist"\n')
+    assert _blocked_plugins(pyproject) == {"cacheprovider", "hypothesispytest"}
+    assert _blocked_plugins(tmp_path / "missing.toml") == set()
 
 
 def test_client_files_are_private_and_gone_after_the_scan():
