@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.endpoints import ClientFiles
 from benchmarks.records import SetupState, ToolScan, ToolSetup
+from benchmarks.timed_scan import run_scan
 
 __all__ = ["DEFAULT_VENV", "SCAN_TIMEOUT", "TOOL", "ensure_sslyze", "read_scan_json", "scan_endpoint",
            "sslyze_command"]
@@ -118,16 +119,11 @@ def scan_endpoint(setup: ToolSetup, endpoint: str, address: tuple[str, int], ser
     if not setup.available or setup.executable is None:
         return ToolScan(TOOL, endpoint, None, None, with_cert, setup.reason or "sslyze is not available")
     command = sslyze_command(setup.executable, address, server_name, client)
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return ToolScan(TOOL, endpoint, time.perf_counter() - start, False, with_cert,
-                        f"sslyze did not finish within {timeout:.0f} s")
-    except OSError as exc:
-        return ToolScan(TOOL, endpoint, None, None, with_cert, f"sslyze could not start: {exc.strerror or exc}")
-    seconds = time.perf_counter() - start
+    return run_scan(TOOL, endpoint, command, timeout=timeout, with_cert=with_cert, judge=_judge_scan)
+
+
+def _judge_scan(done: subprocess.CompletedProcess[str]) -> tuple[bool, str]:
     completed, detail = read_scan_json(done.stdout)
     if not completed and not done.stdout.strip():
         detail = f"sslyze exited with status {done.returncode}: {_last_line(done.stderr) or 'no output'}"
-    return ToolScan(TOOL, endpoint, seconds, completed, with_cert, detail)
+    return completed, detail

@@ -14,6 +14,7 @@ import subprocess
 import time
 
 from benchmarks.records import SetupState, ToolScan, ToolSetup
+from benchmarks.timed_scan import run_scan
 
 __all__ = ["PACKAGE", "SCAN_TIMEOUT", "TOOL", "ensure_testssl", "scan_endpoint", "testssl_command"]
 
@@ -98,19 +99,12 @@ def scan_endpoint(setup: ToolSetup, endpoint: str, address: tuple[str, int], ser
     if not setup.available or setup.executable is None:
         return ToolScan(TOOL, endpoint, None, None, False, setup.reason or "testssl.sh is not available")
     command = testssl_command(setup.executable, address, server_name)
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return ToolScan(TOOL, endpoint, time.perf_counter() - start, False, False,
-                        f"testssl.sh did not finish within {timeout:.0f} s")
-    except OSError as exc:
-        return ToolScan(TOOL, endpoint, None, None, False, f"testssl.sh could not start: {exc.strerror or exc}")
-    seconds = time.perf_counter() - start
-    done_line = next((line.strip() for line in done.stdout.splitlines() if line.strip().startswith("Done ")), None)
-    if done_line is None:
+    return run_scan(TOOL, endpoint, command, timeout=timeout, with_cert=False, judge=_judge_run)
+
+
+def _judge_run(done: subprocess.CompletedProcess[str]) -> tuple[bool, str]:
+    if not any(line.strip().startswith("Done ") for line in done.stdout.splitlines()):
         lines = [line.strip() for line in (done.stdout + "\n" + done.stderr).splitlines() if line.strip()]
-        return ToolScan(TOOL, endpoint, seconds, False, False,
-                        f"testssl.sh exited with status {done.returncode} without finishing: "
-                        f"{lines[-1] if lines else 'no output'}")
-    return ToolScan(TOOL, endpoint, seconds, True, False, f"completed (exit status {done.returncode})")
+        return False, (f"testssl.sh exited with status {done.returncode} without finishing: "
+                       f"{lines[-1] if lines else 'no output'}")
+    return True, f"completed (exit status {done.returncode})"
