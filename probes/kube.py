@@ -197,6 +197,11 @@ def _selector_query(label_selector: str) -> tuple[tuple[str, str], ...]:
     return (("labelSelector", label_selector),) if label_selector else ()
 
 
+def _listing(kind: str, namespace: str, label_selector: str) -> str:
+    """How a list read is named in error sentences, e.g. "pods in namespace default with labels app=flow"."""
+    return f"{kind} in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
+
+
 def _one_line(text: object) -> str:
     return ": ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
@@ -427,7 +432,7 @@ class Cluster:
 
     def secrets(self, namespace: str, *, label_selector: str = "") -> list[Secret]:
         """Secrets in a namespace matching a label selector."""
-        where = f"secrets in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
+        where = _listing("secrets", namespace, label_selector)
         listed = self._call(where, "/api/v1/namespaces/{namespace}/secrets", _selector_query(label_selector),
                             namespace=namespace)
         items = listed.get("items") or []
@@ -439,7 +444,7 @@ class Cluster:
                                  namespace=namespace, name=name)
 
     def pods(self, namespace: str, *, label_selector: str = "") -> list[dict]:
-        where = f"pods in namespace {namespace}" + (f" with labels {label_selector}" if label_selector else "")
+        where = _listing("pods", namespace, label_selector)
         return self._call(where, "/api/v1/namespaces/{namespace}/pods", _selector_query(label_selector),
                           namespace=namespace).get("items") or []
 

@@ -833,7 +833,6 @@ def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[s
     return registry
 
 
-_registry = by_unique_name  # the name tests/test_scenarios.py knows it by
 SCENARIOS: Mapping[str, Scenario] = by_unique_name(ALL_SCENARIOS)
 
 

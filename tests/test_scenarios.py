@@ -58,7 +58,7 @@ def test_scenario_names_are_unique_and_the_registry_holds_them_all():
     assert len(names) == len(set(names))
     assert list(SCENARIOS) == names
     with pytest.raises(ValueError, match="unique"):
-        scenarios._registry([ALL_SCENARIOS[0], ALL_SCENARIOS[0]])
+        scenarios.by_unique_name([ALL_SCENARIOS[0], ALL_SCENARIOS[0]])
 
 
 def test_the_baselines_exist_and_only_docs_verbatim_among_them_fails():
