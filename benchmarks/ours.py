@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchmarks.records import ScaleRow, SuiteRun, Timing, time_runs
 from probes.controls import judge
-from probes.evidence import Evidence
+from probes.evidence import Evidence, Probe
 from probes.kube import Cluster
 from probes.observe import ObserveOptions, gather
 from probes.profile import Profile, load_profile
@@ -142,6 +142,6 @@ def measure_knative_scale(hosts: int, runs: int = 1) -> ScaleRow:
         finally:
             target.cluster.close()
     knative = evidence.endpoints.get("knative")
-    handshakes = sum(1 for name in (knative.attempts if knative else {}) if name.startswith("sni:"))
+    handshakes = sum(1 for _, attempt in (knative.attempts() if knative else ()) if attempt.key.probe is Probe.SNI)
     verdict = judge(SNI_CONTROL, "knative", evidence, target.profile)
     return ScaleRow(hosts=hosts, knative_seconds=timing, handshakes=handshakes, verdict=verdict.status.value)

@@ -193,7 +193,7 @@ def run(args: argparse.Namespace, command: str) -> Benchmark:
             try:
                 endpoints = deployed_endpoints(target.topology)
                 gather_timing, evidence = time_gather(target, args.runs)
-                probes = sum(len(e.attempts) for e in evidence.endpoints.values())
+                probes = sum(1 for e in evidence.endpoints.values() for _ in e.attempts())
                 if tools:
                     scans = _scans(args, running, target, evidence, tools)
             finally:

@@ -18,9 +18,12 @@ from cryptography import x509
 
 from probes import x509 as facts
 from probes.catalog import CLUSTER, applies
-from probes.evidence import Attempt, EndpointEvidence, Evidence, SecretEvidence
+from probes.evidence import (
+    BASELINE, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key,
+    SERVED_CHAIN_FROM, PodEvidence,
+)
 from probes.profile import Profile
-from probes.tls import HandshakeOutcome
+from probes.tls import HandshakeOutcome, HandshakeResult, Rejection
 from probes.topology import Mode
 
 __all__ = ["Status", "Verdict", "judge", "observed_mode"]
@@ -68,40 +71,142 @@ def _error(message: str) -> None:
     raise _Verdict(Status.ERROR, message)
 
 
-# -- shared lookups ---------------------------------------------------------------------------------------------
+# -- evidence rules ---------------------------------------------------------------------------------------------
+#
+# A control passes only on positive evidence observed on every ready pod behind the endpoint, in this run.
+# Each endpoint judge below judges one pod (``(ev, ep, pod, profile) -> (status, message, facts)``); _per_pod runs
+# it on every pod and combines: any pod that fails fails the control (naming the pods), otherwise any pod that
+# could not be judged makes it an error, and it passes only when every pod passed.
+#
+# A refusal (of plaintext, a legacy version, a weak suite, a bad client certificate) counts only when the baseline
+# handshake (expected SNI, and the configured client certificate under mTLS) completed on the same pod and port,
+# and the offer was then refused by TLS: an alert, or a close or reset during or after the handshake. Anything
+# else (a timeout, a peer that answered in something else than TLS, our own library aborting, an offer that could
+# not be made, a kubelet error or a dropped stream on that pod) is an error, never a pass and never a fail.
 
 
 def _keys(spec) -> str:
     return f" ({', '.join(spec.sources)})" if spec.sources else ""
 
 
-def _tls_endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
+def _endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
     ep = ev.endpoints.get(endpoint)
     if ep is None:
         _skip(f"{endpoint} is not part of the expected configuration")
     if not ep.spec.deployed:
         _skip(f"{endpoint} is not deployed: {ep.spec.explanation}")
-    if ep.spec.mode is Mode.PLAINTEXT:
-        _skip(f"TLS is not configured for {endpoint}{_keys(ep.spec)}")
-    if ep.unreachable:
-        _error(f"{endpoint} could not be observed: {ep.unreachable}")
     return ep
 
 
-def _observed(ep: EndpointEvidence, name: str) -> Attempt:
-    attempt = ep.attempt(name)
+def _tls_endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
+    ep = _endpoint(ev, endpoint)
+    if ep.spec.mode is Mode.PLAINTEXT:
+        _skip(f"TLS is not configured for {endpoint}{_keys(ep.spec)}")
+    return ep
+
+
+def _mtls_endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
+    ep = ev.endpoints.get(endpoint)
+    if ep is not None and ep.spec.mode is not Mode.MTLS:
+        _skip(f"mTLS is not enabled for {endpoint}{_keys(ep.spec)}")
+    return _tls_endpoint(ev, endpoint)
+
+
+PodJudge = Callable[[Evidence, EndpointEvidence, PodEvidence, Profile], tuple]
+
+
+def _pods_listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _per_pod(ev: Evidence, ep: EndpointEvidence, profile: Profile, judge_pod: PodJudge):
+    """Judge every ready pod and combine: fail if any pod fails, else error if any could not be judged, else
+    pass. The message names the pod(s) it speaks of."""
+    if ep.unreachable:
+        _error(f"{ep.spec.id} could not be observed: {ep.unreachable}")
+    if not ep.pods:
+        _error(f"{ep.spec.id}: no pod was observed")
+    results = []
+    for pod in ep.pods:
+        if pod.unreachable:
+            results.append((pod.pod, Status.ERROR, f"{ep.spec.id} could not be observed on pod {pod.pod}: "
+                                                    f"{pod.unreachable}", {}))
+            continue
+        try:
+            status, message, found = judge_pod(ev, ep, pod, profile)
+        except _Verdict as v:
+            status, message, found = v.status, v.message, v.found
+        results.append((pod.pod, status, message, found))
+    total = len(results)
+    for status in (Status.FAIL, Status.ERROR, Status.SKIP):
+        hit = [r for r in results if r[1] is status]
+        if hit and (status is not Status.SKIP or len(hit) == total):
+            names = [r[0] for r in hit]
+            where = f"pod {names[0]}" if len(names) == 1 else f"pods {_pods_listed(names)}"
+            share = f", {len(hit)} of {total} pods" if total > 1 else ""
+            return status, f"{hit[0][2]} [{where}{share}]", {**hit[0][3], "pods": ", ".join(names)}
+    passed = [r for r in results if r[1] is Status.PASS]
+    where = f"pod {passed[0][0]}" if total == 1 else f"all {total} pods"
+    return Status.PASS, f"{passed[0][2]} [{where}]", {**passed[0][3], "pods": ", ".join(r[0] for r in results)}
+
+
+def _pod_judge(judge_pod: PodJudge, endpoint_check=_tls_endpoint):
+    """A control judged pod by pod on endpoints that ``endpoint_check`` admits."""
+    def judge_(ev: Evidence, endpoint: str, profile: Profile):
+        return _per_pod(ev, endpoint_check(ev, endpoint), profile, judge_pod)
+    judge_.__doc__ = judge_pod.__doc__
+    return judge_
+
+
+def _attempt(ep: EndpointEvidence, pod: PodEvidence, key: Key) -> Attempt:
+    attempt = pod.attempt(key)
     if attempt is None:
-        _error(f"no '{name}' observation was made on {ep.spec.id}")
+        _error(f"{ep.spec.id}: no '{key}' observation was made")
     if attempt.error:
-        _error(f"{ep.spec.id}: '{name}' could not be observed: {attempt.error}")
+        _error(f"{ep.spec.id}: '{key}' {attempt.error}" if attempt.error.startswith("cannot be observed")
+               else f"{ep.spec.id}: '{key}' could not be observed: {attempt.error}")
     return attempt
 
 
-def _served_chain(ep: EndpointEvidence) -> tuple[bytes, ...]:
-    result = _observed(ep, "default").result
-    chain = tuple(getattr(result, "peer_chain_der", ()) or ())
+def _baseline(ep: EndpointEvidence, pod: PodEvidence) -> HandshakeResult:
+    """The baseline handshake of this pod, which must have completed for any refusal on it to count."""
+    client = " with the configured client certificate" if ep.spec.mode is Mode.MTLS else ""
+    attempt = pod.attempt(BASELINE)
+    why = None
+    if attempt is None:
+        why = "no baseline handshake was made"
+    elif attempt.error:
+        why = f"the baseline handshake{client} could not be made ({attempt.error})"
+    elif not attempt.result.completed:
+        why = (f"the baseline handshake with SNI {attempt.result.offer.server_name}{client} did not complete "
+               f"({attempt.result.detail})")
+    if why:
+        _error(f"cannot judge {ep.spec.id}: {why}, so a refusal would prove nothing; see T-TLS-HANDSHAKE")
+    return attempt.result
+
+
+def _tls_refusal(result: HandshakeResult) -> bool:
+    """Whether the peer refused the offer by TLS: an alert, or a close or reset during or after the handshake.
+    (That the peer speaks TLS at all is the baseline's to show.)"""
+    return result.outcome is HandshakeOutcome.REJECTED and result.rejection in (
+        Rejection.ALERT, Rejection.EOF, Rejection.RESET)
+
+
+def _how_refused(result: HandshakeResult) -> str:
+    if result.alert:
+        how = f"alert '{result.alert}'"
+    else:
+        how = {Rejection.EOF: "close", Rejection.RESET: "reset"}.get(result.rejection, str(result.rejection))
+    return how + (" after the handshake" if result.late_rejection else "")
+
+
+def _served_chain(ep: EndpointEvidence, pod: PodEvidence) -> tuple[bytes, ...]:
+    """The chain this pod served; an error pointing at T-TLS-HANDSHAKE when it served none."""
+    chain = pod.served_chain()
     if not chain:
-        _error(f"{ep.spec.id} served no certificate to judge ({result.detail}); see T-TLS-HANDSHAKE")
+        first = next((pod.attempt(k) for k in SERVED_CHAIN_FROM if pod.attempt(k) is not None), None)
+        why = first.error or first.result.detail if first is not None else "no handshake was made"
+        _error(f"{ep.spec.id} served no certificate to judge ({why}); see T-TLS-HANDSHAKE")
     return chain
 
 
@@ -133,36 +238,35 @@ def _mode_name(mode: Mode) -> str:
 # -- certificate served by an endpoint ------------------------------------------------------------------------
 
 
-def _chain_trusted(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    chain = _served_chain(ep)
+def _chain_trusted(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
     if not ep.anchors_der:
         _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
-    found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "", "trust_method": getattr(result.method, "value", str(result.method))}
+    found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "",
+             "trust_method": getattr(result.method, "value", str(result.method))}
     if result.trusted:
         return Status.PASS, f"the served chain validates to {ep.anchor_source} ({result.reason})", found
-    return Status.FAIL, (f"expected the chain served by {endpoint} to validate to {ep.anchor_source}; "
+    return Status.FAIL, (f"expected the chain served by {ep.spec.id} to validate to {ep.anchor_source}; "
                          f"observed: {result.reason}"), found
 
 
-def _san_match(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    chain = _served_chain(ep)
+def _san_match(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
     names = ep.spec.expected_names
     coverage = facts.names_covered(_cert(chain[0]), names)
     found = _leaf_facts(chain[0])
     if not coverage.missing:
         return Status.PASS, f"the leaf covers {', '.join(names)}", found
-    return Status.FAIL, (f"expected the certificate served by {endpoint} to cover {', '.join(coverage.missing)}; "
+    return Status.FAIL, (f"expected the certificate served by {ep.spec.id} to cover {', '.join(coverage.missing)}; "
                          f"its SANs are [{found['san'] or 'none'}]: reissue it with those dnsNames"), found
 
 
-def _validity(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    chain = _served_chain(ep)
+def _validity(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
     v = facts.validity(_cert(chain[0]), min_days=profile.min_days_valid)
     found = {**_leaf_facts(chain[0]), "days_left": f"{v.days_left:.1f}"}
+    endpoint = ep.spec.id
     if v.not_yet_valid:
         return Status.FAIL, f"the certificate served by {endpoint} is not valid yet (notBefore in the future)", found
     if v.expired:
@@ -173,9 +277,8 @@ def _validity(ev: Evidence, endpoint: str, profile: Profile):
     return Status.PASS, f"valid for {v.days_left:.0f} more days", found
 
 
-def _eku(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    chain = _served_chain(ep)
+def _eku(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
     leaf = _cert(chain[0])
     f = facts.certificate_facts(chain[0])
     needed = ["serverAuth"]
@@ -186,125 +289,123 @@ def _eku(ev: Evidence, endpoint: str, profile: Profile):
     if not lacking:
         return Status.PASS, f"the leaf allows {' and '.join(needed)}", found
     why = " (the same secret is the mTLS client identity)" if "clientAuth" in lacking else ""
-    return Status.FAIL, (f"expected the certificate served by {endpoint} to allow {', '.join(lacking)}{why}; "
+    return Status.FAIL, (f"expected the certificate served by {ep.spec.id} to allow {', '.join(lacking)}{why}; "
                          f"its extendedKeyUsage is {found['eku']}: add usages 'server auth' and 'client auth'"), found
 
 
-def _key_strength(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    chain = _served_chain(ep)
+def _key_strength(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
     r = facts.key_strength([_cert(d) for d in chain], rsa_min_bits=profile.rsa_min_bits, ec_min_bits=profile.ec_min_bits)
     f = facts.certificate_facts(chain[0])
     found = {**_leaf_facts(chain[0]), "key": f"{f.key_type} {f.key_bits}", "signature": f.signature_algorithm}
     if r.ok:
         return Status.PASS, f"{f.key_type} {f.key_bits}-bit key, {f.signature_algorithm}", found
-    return Status.FAIL, f"{endpoint}: " + "; ".join(r.problems), found
+    return Status.FAIL, f"{ep.spec.id}: " + "; ".join(r.problems), found
 
 
-def _served_matches_secret(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
+def _served_matches_secret(ev, ep, pod, profile):
     secret = ev.secret(ep.spec.secret.namespace, ep.spec.secret.name) if ep.spec.secret else None
     if secret is None or not secret.found or not secret.cert_chain_der:
         why = (secret.error.rstrip(".") if secret and secret.error else "; ".join(secret.problems)
                if secret and secret.problems else "missing or without tls.crt")
         _error(f"the configured secret {ep.spec.secret.namespace}/{ep.spec.secret.name} could not be read "
                f"({why}); see K-SECRET-PRESENT")
+    chain = _served_chain(ep, pod)
     expected_fp = facts.certificate_facts(secret.cert_chain_der[0]).sha256_fingerprint
-    unobserved = [p for p in ep.pod_leaves if p.leaf_der is None]
-    stale = [(p.pod, facts.certificate_facts(p.leaf_der)) for p in ep.pod_leaves if p.leaf_der is not None
-             and facts.certificate_facts(p.leaf_der).sha256_fingerprint != expected_fp]
-    found = {"secret_fingerprint_sha256": expected_fp, "pods": ", ".join(p.pod for p in ep.pod_leaves)}
-    if stale:
-        detail = "; ".join(f"pod {pod} serves {f.sha256_fingerprint[:16]}... (notAfter {f.not_after.isoformat()})"
-                           for pod, f in stale)
+    served = facts.certificate_facts(chain[0])
+    found = {"secret_fingerprint_sha256": expected_fp, "fingerprint_sha256": served.sha256_fingerprint}
+    if served.sha256_fingerprint != expected_fp:
         return Status.FAIL, (f"expected every pod behind {ep.spec.service} to serve the tls.crt of secret "
-                             f"{secret.ref} ({expected_fp[:16]}...); observed {detail}: restart those pods so they "
-                             "load the renewed certificate"), found
-    if unobserved:
-        _error("; ".join(f"pod {p.pod}: {p.error}" for p in unobserved))
-    return Status.PASS, f"all {len(ep.pod_leaves)} ready pod(s) serve the tls.crt of secret {secret.ref}", found
+                             f"{secret.ref} ({expected_fp[:16]}...); pod {pod.pod} serves "
+                             f"{served.sha256_fingerprint[:16]}... (notAfter {served.not_after.isoformat()}): restart "
+                             "it so that it loads the renewed certificate"), found
+    return Status.PASS, f"serves the tls.crt of secret {secret.ref}", found
 
 
 # -- transport --------------------------------------------------------------------------------------------------
 
 
-def observed_mode(ep: EndpointEvidence) -> tuple[str | None, str]:
-    """What the port does: ('plaintext' | 'tls' | 'mtls' | 'tls+plaintext' | None, how we know)."""
-    plain = ep.attempt("plaintext")
-    bare = ep.attempt("no-client-cert")
-    with_cert = ep.attempts.get("default") if ep.spec.mode is Mode.MTLS else None
-    plain_answers = bool(plain and plain.observed and (plain.result.http1_answered or plain.result.h2c_settings))
-    bare_outcome = bare.result.outcome if bare and bare.observed else None
-    if bare_outcome is HandshakeOutcome.ACCEPTED:
-        return ("tls+plaintext" if plain_answers else "tls"), "a handshake without a client certificate was accepted"
-    if bare_outcome is HandshakeOutcome.REJECTED and bare.result.completed or (
-            bare_outcome is HandshakeOutcome.REJECTED and bare.result.alert):
-        if with_cert and with_cert.observed and with_cert.result.outcome is HandshakeOutcome.ACCEPTED:
-            return "mtls", "rejected without a client certificate, accepted with the configured one"
-        if not plain_answers:
-            return "mtls", "TLS that rejects a client without a certificate"
-    if plain_answers:
+def _answers_plaintext(pod: PodEvidence) -> bool:
+    plain = pod.attempt(PLAINTEXT)
+    return bool(plain and plain.observed and (plain.result.http1_answered or plain.result.h2c_settings))
+
+
+def observed_mode(ep: EndpointEvidence, pod: PodEvidence) -> tuple[str | None, str]:
+    """What the pod's port does, from behaviour with and without a client certificate:
+    ('plaintext' | 'tls' | 'mtls' | 'tls+plaintext' | 'mtls+plaintext' | None, how we know)."""
+    mtls = ep.spec.mode is Mode.MTLS
+    bare = pod.attempt(Key.client(ClientCert.NONE) if mtls else BASELINE)
+    with_cert = pod.attempt(BASELINE if mtls else Key.client(ClientCert.CONFIGURED))
+    plain = _answers_plaintext(pod)
+    also = "+plaintext" if plain else ""
+    also_how = " (and the port answered a plaintext request too)" if plain else ""
+    bare_r = bare.result if bare is not None and bare.observed else None
+    cert_r = with_cert.result if with_cert is not None and with_cert.observed else None
+    if bare_r is not None and bare_r.outcome is HandshakeOutcome.ACCEPTED:
+        return "tls" + also, "a handshake without a client certificate was accepted" + also_how
+    if bare_r is not None and _tls_refusal(bare_r):
+        if cert_r is not None and cert_r.outcome is HandshakeOutcome.ACCEPTED:
+            return "mtls" + also, ("a handshake without a client certificate was refused "
+                                   f"({_how_refused(bare_r)}), one with the configured certificate accepted" + also_how)
+        if bare_r.late_rejection:
+            return "mtls" + also, ("a handshake without a client certificate completed and was then refused "
+                                   f"({_how_refused(bare_r)}): the port demands client certificates" + also_how)
+    if plain:
         return "plaintext", "the port answered a plaintext request"
-    if bare and bare.error:
-        return None, bare.error
-    return None, bare.result.detail if bare and bare.result else "no observation"
+    reasons = []
+    for attempt in (bare, with_cert):
+        if attempt is not None:
+            reasons.append(f"'{attempt.key}': {attempt.error or attempt.result.detail}")
+    if bare_r is not None and _tls_refusal(bare_r):
+        reasons.append("no accepted handshake with a client certificate tells mTLS from a refusal for another reason")
+    return None, "; ".join(reasons) or "no observation"
 
 
-def _mode_matches(ev: Evidence, endpoint: str, profile: Profile):
-    ep = ev.endpoints.get(endpoint)
-    if ep is None:
-        _skip(f"{endpoint} is not part of the expected configuration")
-    if not ep.spec.deployed:
-        _skip(f"{endpoint} is not deployed: {ep.spec.explanation}")
-    if ep.unreachable:
-        _error(f"{endpoint} could not be observed: {ep.unreachable}")
-    mode, how = observed_mode(ep)
+def _mode_matches(ev, ep, pod, profile):
+    mode, how = observed_mode(ep, pod)
     expected = ep.spec.mode.value
     found = {"expected_mode": expected, "observed_mode": mode or "unknown"}
     if mode is None:
-        _error(f"the mode of {endpoint} could not be told: {how}")
+        _error(f"the mode of {ep.spec.id} port {ep.spec.port} could not be told: {how}")
     if mode == expected:
-        return Status.PASS, f"{endpoint} port {ep.spec.port} is {_mode_name(ep.spec.mode)} as configured ({how})", found
-    return Status.FAIL, (f"expected {endpoint} port {ep.spec.port} to be {_mode_name(ep.spec.mode)}{_keys(ep.spec)}; "
+        return Status.PASS, f"{ep.spec.id} port {ep.spec.port} is {_mode_name(ep.spec.mode)} as configured ({how})", found
+    return Status.FAIL, (f"expected {ep.spec.id} port {ep.spec.port} to be {_mode_name(ep.spec.mode)}{_keys(ep.spec)}; "
                          f"observed {mode} ({how})"), found
 
 
-def _handshake_ok(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    if ep.spec.mode is Mode.MTLS and ep.client_identities.get("configured"):
+def _handshake_ok(ev, ep, pod, profile):
+    if ep.spec.mode is Mode.MTLS and ep.missing_identity(ClientCert.CONFIGURED):
         # Without the configured client certificate the server is right to refuse us: nothing to judge.
-        _error(f"{endpoint}: no configured client certificate to offer: {ep.client_identities['configured']}; "
-               "see K-SECRET-PRESENT")
-    attempt = _observed(ep, "default")
-    r = attempt.result
+        _error(f"{ep.spec.id}: no configured client certificate to offer: "
+               f"{ep.missing_identity(ClientCert.CONFIGURED)}; see K-SECRET-PRESENT")
+    r = _attempt(ep, pod, BASELINE).result
     found = {"version": r.version or "", "cipher": r.cipher or "", "sni": r.offer.server_name or ""}
     if r.outcome is HandshakeOutcome.ACCEPTED:
         return Status.PASS, f"{r.version} {r.cipher} with SNI {r.offer.server_name}", found
-    if r.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
-        _error(f"{endpoint}: the handshake could not be observed: {r.detail}")
-    found["rejection"] = r.alert or (r.rejection.value if r.rejection else "")
     client = " with the configured client certificate" if r.offer.client else ""
-    return Status.FAIL, (f"expected a TLS handshake with SNI {r.offer.server_name}{client} to complete on {endpoint}; "
-                         f"observed: {r.detail}"), found
+    if ep.spec.kind == "knative" and not ep.hosts:
+        # Envoy answers only the names it routes: refusing a made-up name is what a correct Contour does.
+        _error(f"{ep.spec.id}: no knative service host is known ({ep.hosts_error or 'none exists'}), and the probe "
+               f"name {r.offer.server_name} was refused, as Envoy refuses any name it has no route for: {r.detail}")
+    if r.outcome is HandshakeOutcome.REJECTED and (_tls_refusal(r) or r.rejection is Rejection.NOT_TLS):
+        found["rejection"] = r.alert or r.rejection.value
+        return Status.FAIL, (f"expected a TLS handshake with SNI {r.offer.server_name}{client} to complete on "
+                             f"{ep.spec.id}; observed: {r.detail}"), found
+    _error(f"{ep.spec.id}: the handshake could not be judged: {r.detail}")
 
 
-def _plaintext_refused(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    r = _observed(ep, "plaintext").result
+def _plaintext_refused(ev, ep, pod, profile):
+    r = _attempt(ep, pod, PLAINTEXT).result
     found = {"http1": str(r.http1_status or r.http1_refusal or ""), "h2c_settings": str(r.h2c_settings)}
-    bare = ep.attempt("no-client-cert")
-    if (r.http1_refusal == "no-response" and r.h2c_refusal == "no-response" and bare is not None
-            and (bare.error or bare.result.outcome is HandshakeOutcome.TIMEOUT)):
-        # Silence to plaintext is a refusal only from a port that answers something: this one answers nothing.
-        _error(f"{endpoint}: silence to plaintext tells nothing when TLS gets no answer either "
-               f"({bare.error or bare.result.detail})")
     if r.http1_answered or r.h2c_settings:
         what = []
         if r.http1_answered:
             what.append(f"an HTTP/1.1 request got status {r.http1_status}")
         if r.h2c_settings:
             what.append("an HTTP/2 cleartext preface got a SETTINGS frame")
-        return Status.FAIL, f"expected the TLS port of {endpoint} to serve nothing in plaintext; observed: {' and '.join(what)}", found
+        return Status.FAIL, (f"expected the TLS port of {ep.spec.id} to serve nothing in plaintext; observed: "
+                             f"{' and '.join(what)}"), found
+    _baseline(ep, pod)  # silence or a close means something only from a port that speaks TLS
     return Status.PASS, f"plaintext refused ({r.http1_refusal or r.detail})", found
 
 
@@ -314,167 +415,177 @@ class _Offers:
 
     accepted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    not_offered: list[str] = field(default_factory=list)
     unobserved: list[str] = field(default_factory=list)
 
     def facts(self) -> dict[str, str]:
         return {"accepted": ", ".join(self.accepted), "refused": ", ".join(self.refused),
-                "not_offered": ", ".join(self.not_offered)}
+                "unobserved": "; ".join(self.unobserved)}
 
 
-def _offers(ep: EndpointEvidence, prefix: str, labels) -> _Offers:
-    """Sort the ``prefix:label`` attempts into accepted (the handshake completed), refused, unobserved, and
-    never offered (this OpenSSL cannot offer it: never reported as refused)."""
+def _offers(pod: PodEvidence, keys) -> _Offers:
+    """Sort the must-refuse offers into accepted (the handshake completed and was not refused after it), refused
+    by TLS, and unobserved (could not be offered, timed out, not a TLS refusal)."""
     offers = _Offers()
-    for label in labels:
-        attempt = ep.attempt(f"{prefix}:{label}")
+    for key in keys:
+        attempt = pod.attempt(key)
+        label = key.subject
         if attempt is None:
-            offers.not_offered.append(label)
-        elif attempt.error or attempt.result.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
-            offers.unobserved.append(f"{label}: {attempt.error or attempt.result.detail}")
-        elif attempt.result.completed:
-            offers.accepted.append(f"{label} ({attempt.result.cipher})")
-        else:
+            offers.unobserved.append(f"{label}: not offered")
+        elif attempt.error:
+            offers.unobserved.append(f"{label}: {attempt.error}")
+        elif attempt.result.outcome is HandshakeOutcome.ACCEPTED:
+            offers.accepted.append(f"{label} ({attempt.result.version} {attempt.result.cipher})")
+        elif _tls_refusal(attempt.result):
             offers.refused.append(label)
+        else:
+            offers.unobserved.append(f"{label}: not a TLS refusal ({attempt.result.detail})")
     return offers
 
 
-def _legacy_refused(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    minimum = profile.min_version
-    offers = _offers(ep, "legacy", profile.refused_versions)
-    note = f" ({', '.join(offers.not_offered)} cannot be offered by this OpenSSL, not judged)" if offers.not_offered else ""
-    if offers.accepted:
-        return Status.FAIL, (f"expected {endpoint} to refuse protocol versions below {minimum}; it accepted "
-                             f"{', '.join(offers.accepted)}: set the server's minimum version to {minimum}{note}"), offers.facts()
-    if offers.unobserved:
-        _error(f"{endpoint}: " + "; ".join(offers.unobserved))
-    if not offers.refused:
-        _error(f"{endpoint}: no protocol version below {minimum} could be offered by this OpenSSL")
-    return Status.PASS, f"refused {', '.join(offers.refused)}{note}", offers.facts()
+def _refuses_all(what: str, keys_of, fix: str):
+    def judge_pod(ev, ep, pod, profile):
+        offers = _offers(pod, keys_of(profile))
+        if offers.accepted:
+            return Status.FAIL, (f"expected {ep.spec.id} to refuse {what}; it accepted {', '.join(offers.accepted)}: "
+                                 f"{fix(profile)}"), offers.facts()
+        if offers.unobserved:
+            _error(f"cannot judge {ep.spec.id}: " + "; ".join(offers.unobserved))
+        _baseline(ep, pod)
+        return Status.PASS, f"refused {', '.join(offers.refused)} by TLS", offers.facts()
+    return judge_pod
 
 
-def _weak_refused(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    offers = _offers(ep, "weak", profile.weak_cipher_families)
-    note = f" ({', '.join(offers.not_offered)} suites do not exist in this OpenSSL, not offered)" if offers.not_offered else ""
-    if offers.accepted:
-        return Status.FAIL, (f"expected {endpoint} to refuse weak suites; it accepted {', '.join(offers.accepted)}"
-                             f"{note}"), offers.facts()
-    if offers.unobserved:
-        _error(f"{endpoint}: " + "; ".join(offers.unobserved))
-    if not offers.refused:
-        _error(f"{endpoint}: no weak suite could be offered by this OpenSSL")
-    return Status.PASS, f"refused {', '.join(offers.refused)} suites{note}", offers.facts()
+_legacy_refused = _refuses_all(
+    "protocol versions below the profile's minimum",
+    lambda profile: [Key.legacy(v) for v in profile.refused_versions],
+    lambda profile: f"set the server's minimum version to {profile.min_version}")
+_weak_refused = _refuses_all(
+    "weak cipher suites",
+    lambda profile: [Key.weak(f) for f in profile.weak_cipher_families],
+    lambda profile: "remove them from the server's cipher suite list")
 
 
-def _alpn_h2(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    r = _observed(ep, "default").result
+def _alpn_h2(ev, ep, pod, profile):
+    # The server chose ALPN in any completed handshake, even one it refused afterwards for a missing certificate.
+    attempts = [pod.attempt(k) for k in SERVED_CHAIN_FROM if pod.attempt(k) is not None]
+    completed = [a.result for a in attempts if a.observed and a.result.completed]
+    if not completed:
+        why = "; ".join(f"'{a.key}': {a.error or a.result.detail}" for a in attempts) or "no handshake was made"
+        _error(f"{ep.spec.id}: no handshake completed to see ALPN ({why}); see T-TLS-HANDSHAKE")
+    r = completed[0]
     found = {"alpn": r.alpn or ""}
-    if not r.completed:
-        _error(f"{endpoint}: no handshake completed to see ALPN ({r.detail}); see T-TLS-HANDSHAKE")
     if r.alpn == "h2":
         return Status.PASS, "ALPN h2 negotiated", found
-    return Status.FAIL, (f"expected {endpoint} to negotiate ALPN h2 (gRPC clients require it); observed "
+    return Status.FAIL, (f"expected {ep.spec.id} to negotiate ALPN h2 (gRPC clients require it); observed "
                          f"{r.alpn or 'no ALPN'}"), found
 
 
 # -- mutual TLS --------------------------------------------------------------------------------------------------
 
 
-def _mtls_endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
-    ep = ev.endpoints.get(endpoint)
-    if ep is None:
-        _skip(f"{endpoint} is not part of the expected configuration")
-    if ep.spec.mode is not Mode.MTLS:
-        _skip(f"mTLS is not enabled for {endpoint}{_keys(ep.spec)}")
-    return _tls_endpoint(ev, endpoint)
-
-
-def _valid_cert_accepted(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _mtls_endpoint(ev, endpoint)
-    if ep.client_identities.get("configured"):
-        _error(f"{endpoint}: no configured client certificate: {ep.client_identities['configured']}")
-    shake = _observed(ep, "default").result
-    rpc = _observed(ep, "grpc-health").result
-    found = {"handshake": shake.outcome.value, "grpc_status": rpc.code}
-    if shake.outcome is HandshakeOutcome.ACCEPTED and rpc.reached_server:
+def _valid_cert_accepted(ev, ep, pod, profile):
+    if ep.missing_identity(ClientCert.CONFIGURED):
+        _error(f"{ep.spec.id}: no configured client certificate: {ep.missing_identity(ClientCert.CONFIGURED)}")
+    shake = _attempt(ep, pod, BASELINE).result
+    found = {"handshake": shake.outcome.value}
+    secret = f"{ep.spec.secret.namespace}/{ep.spec.secret.name}"
+    if _tls_refusal(shake):
+        found["rejection"] = _how_refused(shake)
+        return Status.FAIL, (f"expected {ep.spec.id} to accept the configured client certificate of secret {secret}; "
+                             f"it refused it by TLS: {shake.detail}"), found
+    if shake.outcome is not HandshakeOutcome.ACCEPTED:
+        _error(f"{ep.spec.id}: the handshake with the configured client certificate could not be judged: "
+               f"{shake.detail}")
+    rpc = _attempt(ep, pod, GRPC_HEALTH).result
+    found["grpc_status"] = rpc.code
+    if rpc.reached_server:
         return Status.PASS, f"accepted the configured client certificate; health check answered {rpc.code}", found
-    if shake.outcome in (HandshakeOutcome.TIMEOUT, HandshakeOutcome.UNREACHABLE):
-        _error(f"{endpoint}: {shake.detail}")
-    return Status.FAIL, (f"expected {endpoint} to accept the configured client certificate of secret "
-                         f"{ep.spec.secret.namespace}/{ep.spec.secret.name}; observed: handshake {shake.outcome.value} "
-                         f"({shake.detail}), gRPC {rpc.code} {rpc.detail}".rstrip()), found
+    # The server accepted the certificate in our handshake; grpcio's call failing (its own check of the server's
+    # certificate, a deadline) is our side's failure, not evidence against the server.
+    _error(f"{ep.spec.id}: the server accepted the configured client certificate in the handshake, but the gRPC "
+           f"health call did not reach it ({rpc.code} {rpc.detail}".rstrip() + "); see C-CHAIN-TRUSTED and C-SAN-MATCH "
+           "for what grpcio checks of the server")
 
 
-def _rejects(label: str, what: str):
-    def judge_(ev: Evidence, endpoint: str, profile: Profile):
-        ep = _mtls_endpoint(ev, endpoint)
-        reason = ep.client_identities.get(label)
+def _rejects(label: ClientCert, what: str):
+    key = Key.client(label)
+
+    def judge_pod(ev, ep, pod, profile):
+        reason = ep.missing_identity(label)
         if reason and reason == ev.ca_key_reason:
-            _skip(f"{endpoint}: {what} not tested: {reason}")  # the CA key was not given or not readable
+            _skip(f"{ep.spec.id}: {what} not tested: {reason}")  # the CA key was not given or not readable
         if reason:
-            _error(f"{endpoint}: {what} could not be made: {reason}")
-        r = _observed(ep, label).result
+            _error(f"{ep.spec.id}: {what} could not be made: {reason}")
+        r = _attempt(ep, pod, key).result
         found = {"outcome": r.outcome.value, "rejection": r.alert or (r.rejection.value if r.rejection else ""),
                  "version": r.version or "", "late_rejection": str(r.late_rejection)}
-        if r.outcome is HandshakeOutcome.REJECTED:
-            when = " after the handshake" if r.late_rejection else ""
-            return Status.PASS, f"{what} was rejected{when} ({r.detail})", found
         if r.outcome is HandshakeOutcome.ACCEPTED:
-            return Status.FAIL, (f"expected {endpoint} to reject {what}; it was accepted ({r.version}, {r.detail}): "
-                                 "the server must require and verify client certificates against the secret's ca.crt"), found
-        _error(f"{endpoint}: {what}: {r.detail}")
-    return judge_
+            return Status.FAIL, (f"expected {ep.spec.id} to reject {what}; it was accepted ({r.version}, {r.detail}): "
+                                 "the server must require and verify client certificates against the secret's "
+                                 "ca.crt"), found
+        if not _tls_refusal(r):
+            _error(f"cannot judge {ep.spec.id}: {what}: not a TLS refusal ({r.detail})")
+        _baseline(ep, pod)
+        return Status.PASS, f"{what} was refused by TLS ({_how_refused(r)}; {r.detail})", found
+    return judge_pod
 
 
 # -- HTTP and knative -----------------------------------------------------------------------------------------
 
 
-def _https_responds(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    r = _observed(ep, "https-get").result
+def _https_responds(ev, ep, pod, profile):
+    r = _attempt(ep, pod, HTTPS_GET).result
     found = {"status": str(r.status or "")}
     if r.status is None:
-        _error(f"{endpoint}: the HTTPS GET got no response: {r.error}")
+        _error(f"{ep.spec.id}: the HTTPS GET got no response: {r.error}")
     if r.status < 500:
         return Status.PASS, f"HTTPS GET answered {r.status}", found
-    return Status.FAIL, f"expected an HTTPS GET on {endpoint} to answer below 500; observed {r.status}", found
+    return Status.FAIL, f"expected an HTTPS GET on {ep.spec.id} to answer below 500; observed {r.status}", found
 
 
-def _http_redirects(ev: Evidence, endpoint: str, profile: Profile):
-    ep = _tls_endpoint(ev, endpoint)
-    r = _observed(ep, "http-redirect").result
+def _http_redirects(ev, ep, pod, profile):
+    r = _attempt(ep, pod, HTTP_REDIRECT).result
     found = {"status": str(r.status or ""), "location": r.location or ""}
     if r.status is None:
-        _error(f"{endpoint}: plain HTTP on port {ep.spec.redirect_port} got no response: {r.error}")
+        _error(f"{ep.spec.id}: plain HTTP on port {ep.spec.redirect_port} got no response: {r.error}")
     if 300 <= r.status < 400 and (r.location or "").lower().startswith("https://"):
         return Status.PASS, f"plain HTTP redirects ({r.status}) to {r.location}", found
-    return Status.FAIL, (f"expected plain HTTP on {endpoint} port {ep.spec.redirect_port} to redirect to https; "
+    return Status.FAIL, (f"expected plain HTTP on {ep.spec.id} port {ep.spec.redirect_port} to redirect to https; "
                          f"observed {r.status} {('to ' + r.location) if r.location else 'without redirect'}: "
                          "annotate the Ingress with ingress.kubernetes.io/force-ssl-redirect: \"true\""), found
 
 
-def _sni_coverage(ev: Evidence, endpoint: str, profile: Profile):
+def _knative_hosts(ev: Evidence, endpoint: str) -> EndpointEvidence:
     ep = _tls_endpoint(ev, endpoint)
+    if ep.hosts_error:
+        _error(f"the knative hosts are unknown, so their coverage cannot be judged: {ep.hosts_error}")
+    if not ep.hosts:
+        _skip(f"no knative service exists in {ev.topology.services_namespace}: no host to cover")
+    return ep
+
+
+def _sni_coverage(ev, ep, pod, profile):
     if not ep.anchors_der:
         _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT)")
     anchors = [_cert(d) for d in ep.anchors_der]
     bad, unobserved = [], []
     for host in ep.hosts:
-        attempt = ep.attempt(f"sni:{host}")
+        attempt = pod.attempt(Key.sni(host))
         if attempt is None or attempt.error:
             unobserved.append(f"{host}: {attempt.error if attempt else 'not probed'}")
             continue
         chain = attempt.result.peer_chain_der
         if not chain:
-            bad.append(f"{host}: no certificate ({attempt.result.detail})")
+            if _tls_refusal(attempt.result):
+                bad.append(f"{host}: no certificate ({attempt.result.detail})")
+            else:
+                unobserved.append(f"{host}: {attempt.result.detail}")
             continue
         coverage = facts.names_covered(_cert(chain[0]), [host])
         trust = facts.verify_chain(chain, anchors)
         if coverage.missing:
-            bad.append(f"{host}: served certificate does not cover it (SANs {', '.join(facts.certificate_facts(chain[0]).dns_names)})")
+            bad.append(f"{host}: served certificate does not cover it (SANs "
+                       f"{', '.join(facts.certificate_facts(chain[0]).dns_names)})")
         elif not trust.trusted:
             bad.append(f"{host}: {trust.reason}")
     found = {"hosts": str(len(ep.hosts)), "failing": str(len(bad))}
@@ -726,27 +837,31 @@ _JUDGES: dict[str, Callable] = {
     "K-PROTOCOL-CONSISTENT": _protocol_consistent,
     "K-INITPOD-SAN": _initpod_san,
     "K-CERTMANAGER-READY": _certmanager_ready,
-    "C-CHAIN-TRUSTED": _chain_trusted,
-    "C-SAN-MATCH": _san_match,
-    "C-VALIDITY": _validity,
-    "C-EKU": _eku,
-    "C-KEY-STRENGTH": _key_strength,
-    "C-SERVED-MATCHES-SECRET": _served_matches_secret,
-    "T-MODE-MATCHES-CONFIG": _mode_matches,
-    "T-TLS-HANDSHAKE": _handshake_ok,
-    "T-PLAINTEXT-REFUSED": _plaintext_refused,
-    "T-LEGACY-PROTOCOLS-REFUSED": _legacy_refused,
-    "T-WEAK-CIPHERS-REFUSED": _weak_refused,
-    "T-ALPN-H2": _alpn_h2,
-    "M-VALID-CERT-ACCEPTED": _valid_cert_accepted,
-    "M-NO-CERT-REJECTED": _rejects("no-client-cert", "a client without a certificate"),
-    "M-UNTRUSTED-CA-REJECTED": _rejects("foreign-ca", "a client certificate from a foreign CA"),
-    "M-SELF-SIGNED-CLONE-REJECTED": _rejects("self-signed-clone", "a self-signed clone of the client certificate"),
-    "M-EXPIRED-CERT-REJECTED": _rejects("expired", "an expired client certificate from the right CA"),
-    "M-NO-CLIENTAUTH-EKU-REJECTED": _rejects("no-clientauth", "a certificate from the right CA without clientAuth"),
-    "H-HTTPS-RESPONDS": _https_responds,
-    "H-HTTP-REDIRECTS": _http_redirects,
-    "N-SNI-COVERAGE": _sni_coverage,
+    "C-CHAIN-TRUSTED": _pod_judge(_chain_trusted),
+    "C-SAN-MATCH": _pod_judge(_san_match),
+    "C-VALIDITY": _pod_judge(_validity),
+    "C-EKU": _pod_judge(_eku),
+    "C-KEY-STRENGTH": _pod_judge(_key_strength),
+    "C-SERVED-MATCHES-SECRET": _pod_judge(_served_matches_secret),
+    "T-MODE-MATCHES-CONFIG": _pod_judge(_mode_matches, _endpoint),
+    "T-TLS-HANDSHAKE": _pod_judge(_handshake_ok),
+    "T-PLAINTEXT-REFUSED": _pod_judge(_plaintext_refused),
+    "T-LEGACY-PROTOCOLS-REFUSED": _pod_judge(_legacy_refused),
+    "T-WEAK-CIPHERS-REFUSED": _pod_judge(_weak_refused),
+    "T-ALPN-H2": _pod_judge(_alpn_h2),
+    "M-VALID-CERT-ACCEPTED": _pod_judge(_valid_cert_accepted, _mtls_endpoint),
+    "M-NO-CERT-REJECTED": _pod_judge(_rejects(ClientCert.NONE, "a client without a certificate"), _mtls_endpoint),
+    "M-UNTRUSTED-CA-REJECTED": _pod_judge(_rejects(ClientCert.FOREIGN_CA, "a client certificate from a foreign CA"),
+                                          _mtls_endpoint),
+    "M-SELF-SIGNED-CLONE-REJECTED": _pod_judge(
+        _rejects(ClientCert.SELF_SIGNED_CLONE, "a self-signed clone of the client certificate"), _mtls_endpoint),
+    "M-EXPIRED-CERT-REJECTED": _pod_judge(
+        _rejects(ClientCert.EXPIRED, "an expired client certificate from the right CA"), _mtls_endpoint),
+    "M-NO-CLIENTAUTH-EKU-REJECTED": _pod_judge(
+        _rejects(ClientCert.NO_CLIENTAUTH, "a certificate from the right CA without clientAuth"), _mtls_endpoint),
+    "H-HTTPS-RESPONDS": _pod_judge(_https_responds),
+    "H-HTTP-REDIRECTS": _pod_judge(_http_redirects),
+    "N-SNI-COVERAGE": _pod_judge(_sni_coverage, _knative_hosts),
 }
 
 

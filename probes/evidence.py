@@ -5,20 +5,96 @@
     ├── secrets[(namespace, name)] -> SecretEvidence  what each named TLS secret holds (never its key)
     ├── objects[name] -> ObjectRead                  config-contour, delegations, Certificates, knative services
     └── endpoints[id] -> EndpointEvidence             the probes run against each endpoint
-        ├── attempts[name] -> Attempt                 one handshake / plaintext / gRPC / HTTP observation
-        └── pods -> PodObservation                    the leaf served by each ready pod
+        └── pods -> PodEvidence                       every ready pod behind the service, probed in full
+            └── attempts[Key] -> Attempt              one handshake / plaintext / gRPC / HTTP observation
 
 An ``Attempt`` holds either a result record from a probe or the sentence saying why it could not be observed.
+Observations are named by a typed :class:`Key` (a :class:`Probe` and what it offered), shared by the gathering
+(:mod:`probes.observe`), the judges (:mod:`probes.controls`) and the reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from enum import Enum
+from typing import Any, Iterator, Mapping
 
 from probes.topology import EndpointSpec, Topology
 
-__all__ = ["Attempt", "PodObservation", "EndpointEvidence", "SecretEvidence", "ObjectRead", "Evidence"]
+__all__ = [
+    "Probe", "ClientCert", "Key", "Attempt", "PodEvidence", "EndpointEvidence", "SecretEvidence", "ObjectRead",
+    "Evidence",
+]
+
+
+class Probe(str, Enum):
+    """What one observation does."""
+
+    BASELINE = "baseline"            # TLS with the expected SNI (and the configured client certificate under mTLS)
+    CLIENT = "client"                # TLS presenting one of the :class:`ClientCert` identities (or none)
+    PLAINTEXT = "plaintext"          # HTTP/1.1 and the h2c preface, in plaintext
+    LEGACY = "legacy"                # TLS offering one protocol version below the profile's minimum
+    WEAK = "weak"                    # TLS offering one weak cipher family
+    GRPC_HEALTH = "grpc-health"      # a gRPC health call through grpcio
+    HTTPS_GET = "https-get"          # an HTTPS GET
+    HTTP_GET = "http-get"            # a plain HTTP GET (TLS off)
+    HTTP_REDIRECT = "http-redirect"  # a plain HTTP GET on the redirect port
+    SNI = "sni"                      # TLS with one knative host as SNI
+
+
+class ClientCert(str, Enum):
+    """The client identities presented to an mTLS port, in the order the catalog lists their controls."""
+
+    NONE = "no-client-cert"
+    CONFIGURED = "configured"
+    FOREIGN_CA = "foreign-ca"
+    SELF_SIGNED_CLONE = "self-signed-clone"
+    EXPIRED = "expired"
+    NO_CLIENTAUTH = "no-clientauth"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """The name of one observation: the probe and what it offered (a client identity, a version, a suite family,
+    a host). ``str(key)`` is its name in reports, e.g. ``legacy:TLSv1`` or ``client:foreign-ca``.
+
+    Attributes:
+        probe: what was done.
+        subject: what was offered: a :class:`ClientCert`, ``TLSVersion`` or ``WeakFamily`` value, or a host.
+    """
+
+    probe: Probe
+    subject: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.probe.value}:{self.subject}" if self.subject else self.probe.value
+
+    @classmethod
+    def client(cls, identity: ClientCert) -> "Key":
+        return cls(Probe.CLIENT, ClientCert(identity).value)
+
+    @classmethod
+    def legacy(cls, version) -> "Key":
+        return cls(Probe.LEGACY, getattr(version, "value", version))
+
+    @classmethod
+    def weak(cls, family) -> "Key":
+        return cls(Probe.WEAK, getattr(family, "value", family))
+
+    @classmethod
+    def sni(cls, host: str) -> "Key":
+        return cls(Probe.SNI, host)
+
+
+BASELINE = Key(Probe.BASELINE)
+PLAINTEXT = Key(Probe.PLAINTEXT)
+GRPC_HEALTH = Key(Probe.GRPC_HEALTH)
+HTTPS_GET = Key(Probe.HTTPS_GET)
+HTTP_GET = Key(Probe.HTTP_GET)
+HTTP_REDIRECT = Key(Probe.HTTP_REDIRECT)
+# The handshakes whose peer chain is the pod's served chain, in order of preference.
+SERVED_CHAIN_FROM = (BASELINE, Key.client(ClientCert.NONE), Key.client(ClientCert.CONFIGURED))
+__all__ += ["SERVED_CHAIN_FROM", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
 
 
 @dataclass(frozen=True)
@@ -26,13 +102,13 @@ class Attempt:
     """One observation step.
 
     Attributes:
-        name: what was tried, e.g. ``default``, ``no-client-cert``, ``legacy:TLSv1``, ``weak:NULL``, ``plaintext``.
+        key: what was tried.
         result: the probe's record (HandshakeResult, PlaintextResult, GrpcResult, HttpResult), or None.
         error: when nothing could be observed, one sentence saying why (timeout, forward refused, budget).
         elapsed: seconds spent.
     """
 
-    name: str
+    key: Key
     result: Any = None
     error: str | None = None
     elapsed: float = 0.0
@@ -41,20 +117,40 @@ class Attempt:
     def observed(self) -> bool:
         return self.error is None and self.result is not None
 
+    @property
+    def name(self) -> str:
+        return str(self.key)
+
 
 @dataclass(frozen=True)
-class PodObservation:
-    """The leaf one ready pod served (C-SERVED-MATCHES-SECRET).
+class PodEvidence:
+    """What the probes saw on one ready pod behind the endpoint's service.
 
     Attributes:
         pod: the pod name.
-        leaf_der: the served leaf, or None when nothing could be observed.
-        error: why it could not be observed.
+        port: the pod port probed (the container port behind the service port).
+        unreachable: why nothing seen on this pod counts (the port-forward failed, kubelet reported an error on a
+            stream, the API server dropped a stream), or None.
+        attempts: the observations by key.
     """
 
     pod: str
-    leaf_der: bytes | None = None
-    error: str | None = None
+    port: int = 0
+    unreachable: str | None = None
+    attempts: Mapping[Key, Attempt] = field(default_factory=dict)
+
+    def attempt(self, key: Key) -> Attempt | None:
+        return self.attempts.get(key)
+
+    def served_chain(self) -> tuple[bytes, ...]:
+        """The chain this pod served (DER, leaf first), from the first handshake on it that got one: the baseline,
+        then the one without and the one with the configured client certificate; () when none did."""
+        for key in SERVED_CHAIN_FROM:
+            attempt = self.attempts.get(key)
+            chain = getattr(attempt.result, "peer_chain_der", ()) if attempt is not None and attempt.observed else ()
+            if chain:
+                return tuple(chain)
+        return ()
 
 
 @dataclass(frozen=True)
@@ -63,29 +159,40 @@ class EndpointEvidence:
 
     Attributes:
         spec: the expected endpoint (from the topology).
-        pods: the ready pods behind the service, in port-forward order.
-        unreachable: why the endpoint could not be reached at all (no ready pod, forward refused), or None.
-        attempts: the observations by name.
-        pod_leaves: the leaf served by each ready pod.
+        pods: every ready pod behind the service, in port-forward order, each with the full probe set.
+        unreachable: why no pod could be probed at all (no ready pod, the service could not be read, the budget
+            was spent), or None.
         anchor_source: where the trust anchor came from (``secret default/x ca.crt`` or ``--ca-file PATH``).
         anchors_der: the trust anchors used to judge the chain.
-        hosts: for knative, the hosts probed.
-        client_identities: labels of the client certificates available (``configured``, ``foreign-ca``, ...),
-            with the reason when one could not be had.
+        hosts: for knative, the hosts probed (those of the knative services; the probe name when none exist).
+        hosts_error: for knative, why the knative services could not be listed (then the probe name stands in for
+            them and N-SNI-COVERAGE cannot pass), or None.
+        client_identities: per :class:`ClientCert`, None when that identity was presented, else why it could not
+            be had.
     """
 
     spec: EndpointSpec
-    pods: tuple[str, ...] = ()
+    pods: tuple[PodEvidence, ...] = ()
     unreachable: str | None = None
-    attempts: Mapping[str, Attempt] = field(default_factory=dict)
-    pod_leaves: tuple[PodObservation, ...] = ()
     anchor_source: str | None = None
     anchors_der: tuple[bytes, ...] = ()
     hosts: tuple[str, ...] = ()
-    client_identities: Mapping[str, str | None] = field(default_factory=dict)
+    hosts_error: str | None = None
+    client_identities: Mapping[ClientCert, str | None] = field(default_factory=dict)
 
-    def attempt(self, name: str) -> Attempt | None:
-        return self.attempts.get(name)
+    @property
+    def pod_names(self) -> tuple[str, ...]:
+        return tuple(p.pod for p in self.pods)
+
+    def attempts(self) -> Iterator[tuple[PodEvidence, Attempt]]:
+        """Every observation on every pod."""
+        for pod in self.pods:
+            for attempt in pod.attempts.values():
+                yield pod, attempt
+
+    def missing_identity(self, identity: ClientCert) -> str | None:
+        """Why ``identity`` was not presented (None: it was, or it is not an mTLS endpoint)."""
+        return self.client_identities.get(ClientCert(identity))
 
 
 @dataclass(frozen=True)

@@ -22,23 +22,17 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import pki, x509 as x509facts
 from probes.errors import BudgetExhausted, CertificateError, ProbeError
-from probes.evidence import Attempt, EndpointEvidence, Evidence, ObjectRead, PodObservation, SecretEvidence
+from probes.evidence import Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence
 from probes.forward import PortForwarder
-from probes.grpc_health import health_check
-from probes.https import http_get, https_get
 from probes.kube import Cluster
-from probes.plaintext import probe_plaintext
+from probes.plan import Plan, PlannedProbe, plan_endpoint
 from probes.profile import Profile
 from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
-from probes.tls import ClientIdentity, TLSOffer, TLSVersion, WeakFamily, handshake, local_support, weak_cipher_offer
+from probes.tls import ClientIdentity
 from probes.topology import EndpointSpec, Mode, Topology
 
-__all__ = ["ObserveOptions", "GatherInterrupted", "gather", "MTLS_CLIENTS"]
+__all__ = ["ObserveOptions", "GatherInterrupted", "gather"]
 
-# Weak suites exist only up to TLS 1.2; with TLS 1.3 offered the server would pick a 1.3 suite instead.
-_UP_TO_TLS12 = (TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
-# The client certificates presented to an mTLS port, in the order the catalog lists their controls.
-MTLS_CLIENTS = ("no-client-cert", "foreign-ca", "self-signed-clone", "expired", "no-clientauth")
 # Enough threads that every endpoint's probes overlap; each waits on I/O, not CPU.
 DEFAULT_WORKERS = 32
 # At security level 0 OpenSSL offers every suite it was built with, so legacy versions can be offered.
@@ -108,6 +102,9 @@ class _Run:
         self.pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="probe")
         self.checks = cf.ThreadPoolExecutor(max_workers=_CHECK_WORKERS, thread_name_prefix="forward-check")
         self.forwarders: list[PortForwarder] = []
+        # Every forward opened for an (endpoint, pod), closed or not: what kubelet and the API server said on
+        # their streams is read once all of them are closed.
+        self.forwards_of: dict[tuple[str, str], list[PortForwarder]] = {}
         self._lock = threading.Lock()
         self.raw: dict[tuple[str, str], _RawSecret] = {}
         self.budget_cut = False  # some step was cut short by the budget
@@ -153,14 +150,31 @@ class _Run:
             return Attempt(name, error=error, elapsed=elapsed)
         return Attempt(name, result=result, elapsed=elapsed)
 
-    def forward(self, namespace: str, pod: str, port: int) -> tuple[PortForwarder, cf.Future]:
+    def forward(self, namespace: str, pod: str, port: int, *, owner: tuple[str, str]) -> tuple[PortForwarder, cf.Future]:
         """A port-forward to the pod port, and the Future of its check (ProbeError/OSError when the forward is
         broken). The check takes a round trip plus a short settle time, so the probes run meanwhile, and whoever
         uses the forward waits for the check before trusting what came through it."""
         forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
         with self._lock:
             self.forwarders.append(forwarder)
+            self.forwards_of.setdefault(owner, []).append(forwarder)
         return forwarder, self.checks.submit(forwarder.check)
+
+    def stream_trouble(self, owner: tuple[str, str]) -> str | None:
+        """Why nothing that came through the forwards of ``owner`` counts: a kubelet error on any stream's error
+        channel, or a stream the API server dropped (read after the forwards are closed, so every pump has
+        ended and reported); None when every stream was clean."""
+        errors = [e for fw in self.forwards_of.get(owner, ()) for e in fw.errors]
+        drops = [d for fw in self.forwards_of.get(owner, ()) for d in fw.drops]
+        if errors:
+            fw = self.forwards_of[owner][0]
+            more = f" ({len(errors)} streams reported errors)" if len(errors) > 1 else ""
+            return (f"kubelet reported an error on a port-forward stream to pod {fw.namespace}/{fw.pod}: "
+                    f"{errors[0].strip()}{more}; nothing observed through it is judged")
+        if drops:
+            more = f" ({len(drops)} streams were dropped)" if len(drops) > 1 else ""
+            return f"{drops[0]}; what came through it may be cut short, so nothing observed on it is judged{more}"
+        return None
 
     def close_forwarders(self) -> None:
         """Close every forward at once (each close waits for its own pumps to end)."""
@@ -251,20 +265,38 @@ def _read_objects(run: _Run) -> dict[str, ObjectRead]:
     return {k: f.result() for k, f in futures.items()}
 
 
-def _knative_hosts(objects: dict[str, ObjectRead], topology: Topology) -> tuple[str, ...]:
-    items = objects["knative-services"].value or []
+def _knative_hosts(objects: dict[str, ObjectRead], topology: Topology) -> tuple[tuple[str, ...], str | None]:
+    """The hosts of the knative services, and why they could not be listed (None when they could)."""
+    read = objects["knative-services"]
+    if read.error:
+        return (), f"{read.what} could not be listed: {read.error}"
+    items = read.value or []
     hosts = sorted({f"{item['metadata']['name']}.{topology.services_namespace}" for item in items
                     if isinstance(item, dict) and item.get("metadata", {}).get("name")})
-    return tuple(hosts)
+    return tuple(hosts), None
+
+
+def _with_stream_trouble(run: _Run, ep: EndpointEvidence) -> EndpointEvidence:
+    """Mark every pod whose port-forward streams reported an error or were dropped: what came through them is not
+    about the pod."""
+    pods = tuple(replace(p, unreachable=p.unreachable or run.stream_trouble((ep.spec.id, p.pod))) for p in ep.pods)
+    return replace(ep, pods=pods)
 
 
 # -- client identities ----------------------------------------------------------------------------------------
 
 
 def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | None, ca_reason: str):
-    """The client certificates for an mTLS endpoint: label -> ClientIdentity, and label -> why missing."""
-    ids: dict[str, ClientIdentity | None] = {"no-client-cert": None}
-    missing: dict[str, str] = {}
+    """The client certificates for an endpoint: {ClientCert: ClientIdentity} that could be had, and
+    {ClientCert: why not} for the others. Only mTLS endpoints get the minted bad ones; a TLS gRPC endpoint gets
+    the configured one (to tell a port that demands client certificates by behaviour)."""
+    ids: dict[ClientCert, ClientIdentity] = {}
+    missing: dict[ClientCert, str] = {}
+    mtls = spec.mode is Mode.MTLS
+    if not mtls and not (spec.kind == "grpc" and spec.mode is Mode.TLS):
+        return ids, missing
+    minted = (ClientCert.FOREIGN_CA, ClientCert.SELF_SIGNED_CLONE, ClientCert.EXPIRED, ClientCert.NO_CLIENTAUTH)
+    wanted = (ClientCert.CONFIGURED, *minted) if mtls else (ClientCert.CONFIGURED,)
     raw = run.raw.get((spec.secret.namespace, spec.secret.name)) if spec.secret else None
     if raw is None or "tls.crt" not in raw.data or "tls.key" not in raw.data:
         if spec.secret is None:
@@ -274,26 +306,25 @@ def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | No
         else:
             lacking = " and ".join(k for k in ("tls.crt", "tls.key") if k not in raw.data)
             reason = f"secret {spec.secret.namespace}/{spec.secret.name} lacks {lacking}"
-        for label in ("configured", "foreign-ca", "self-signed-clone", "expired", "no-clientauth"):
-            missing[label] = reason
-        return ids, missing
+        return ids, {label: reason for label in wanted}
     cert_pem, key_pem = raw.data["tls.crt"], raw.data["tls.key"]
-    ids["configured"] = ClientIdentity(cert_pem, pki.PrivateKeyPEM(key_pem), "configured")
+    ids[ClientCert.CONFIGURED] = ClientIdentity(cert_pem, pki.PrivateKeyPEM(key_pem), ClientCert.CONFIGURED.value)
+    if not mtls:
+        return ids, missing
     try:
         leaf_pem = _first_pem(cert_pem, source=f"secret {spec.secret.namespace}/{spec.secret.name} key tls.crt")
     except CertificateError as exc:
-        for label in ("foreign-ca", "self-signed-clone", "expired", "no-clientauth"):
-            missing[label] = str(exc)
-        return ids, missing
-    for label, mint in (("foreign-ca", pki.foreign_ca_client), ("self-signed-clone", pki.self_signed_clone)):
+        return ids, {label: str(exc) for label in minted}
+    for label, mint in ((ClientCert.FOREIGN_CA, pki.foreign_ca_client),
+                        (ClientCert.SELF_SIGNED_CLONE, pki.self_signed_clone)):
         issued = mint(leaf_pem)
-        ids[label] = ClientIdentity(issued.chain_pem, issued.key, label)
-    for label, mint in (("expired", pki.expired_client), ("no-clientauth", pki.no_clientauth_client)):
+        ids[label] = ClientIdentity(issued.chain_pem, issued.key, label.value)
+    for label, mint in ((ClientCert.EXPIRED, pki.expired_client), (ClientCert.NO_CLIENTAUTH, pki.no_clientauth_client)):
         if ca is None:
             missing[label] = ca_reason
         else:
             issued = mint(ca, leaf_pem)
-            ids[label] = ClientIdentity(issued.chain_pem, issued.key, label)
+            ids[label] = ClientIdentity(issued.chain_pem, issued.key, label.value)
     return ids, missing
 
 
@@ -339,17 +370,6 @@ def _anchors(run: _Run, spec: EndpointSpec) -> tuple[tuple[bytes, ...], str | No
     return tuple(c.public_bytes(Encoding.DER) for c in certs), source
 
 
-def _offer(spec: EndpointSpec, client: ClientIdentity | None, **changes) -> TLSOffer:
-    grpc = spec.kind == "grpc"
-    offer = TLSOffer(
-        server_name=spec.server_name,
-        alpn=("h2",) if grpc else ("http/1.1",),
-        client=client,
-        after_handshake="h2" if grpc else "http1",
-    )
-    return replace(offer, **changes)
-
-
 def _no_pod_reason(run: _Run, spec: EndpointSpec) -> str:
     """Why a service with no candidate pod has none (one more read, on this failure path only)."""
     try:
@@ -381,153 +401,98 @@ def _name_the_pod(attempt: Attempt, address: tuple[str, int], where: str) -> Att
     return replace(attempt, result=result, error=fix(attempt.error))
 
 
-def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], ca, ca_reason: str) -> EndpointEvidence:
+@dataclass
+class _PodRun:
+    """The probes of one pod in flight: its forward, the check of that forward, and the attempts' futures."""
+
+    pod: object
+    forwarder: PortForwarder | None = None
+    checked: cf.Future | None = None
+    futures: dict[Key, cf.Future] = field(default_factory=dict)
+    failed: str | None = None
+
+
+def _redirected(run: _Run, spec: EndpointSpec, pod, probe: PlannedProbe, owner):
+    """Run ``probe`` against the pod port behind the service port ``probe.redirect_port`` (Envoy's plain 8080
+    behind service port 80), resolved the way kubectl resolves it."""
+    def go(t: Timeouts):
+        targets = [p for p in run.cluster.ready_pods(spec.namespace, spec.service, probe.redirect_port)
+                   if p.name == pod.name]
+        if not targets:
+            raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {probe.redirect_port}")
+        fw, fw_checked = run.forward(pod.namespace, pod.name, targets[0].port, owner=owner)
+        result = probe.run(fw.address, t)
+        fw_checked.result()  # a broken forward's error, not what came through it, is the observation
+        return _name_the_pod(Attempt(probe.key, result=result), fw.address, _where_pod(targets[0])).result
+    return go
+
+
+def _start_pod(run: _Run, spec: EndpointSpec, plan: Plan, pod) -> _PodRun:
+    owner = (spec.id, pod.name)
+    state = _PodRun(pod)
+    try:
+        state.forwarder, state.checked = run.forward(pod.namespace, pod.name, pod.port, owner=owner)
+    except BudgetExhausted:
+        state.failed = run.budget_spent()
+        return state
+    except (ProbeError, OSError) as exc:
+        state.failed = f"port-forward to {_where_pod(pod)} failed: {exc}"
+        return state
+    address = state.forwarder.address
+    for probe in plan.probes:
+        if probe.redirect_port:
+            fn = _redirected(run, spec, pod, probe, owner)
+        else:
+            fn = (lambda p: lambda t: p.run(address, t))(probe)
+        state.futures[probe.key] = run.pool.submit(run.attempt, probe.key, fn)
+    return state
+
+
+def _finish_pod(run: _Run, plan: Plan, state: _PodRun) -> PodEvidence:
+    pod = state.pod
+    if state.failed:
+        return PodEvidence(pod.name, pod.port, unreachable=state.failed)
+    try:
+        state.checked.result()
+    except (ProbeError, OSError) as exc:
+        # Everything went through a broken forward: what the probes saw is not about the endpoint.
+        for future in state.futures.values():
+            future.cancel()
+        state.forwarder.close()  # ends the probes still waiting on it
+        return PodEvidence(pod.name, pod.port, unreachable=f"port-forward to {_where_pod(pod)} failed: {exc}")
+    where = _where_pod(pod)
+    attempts = {key: Attempt(key, error=f"cannot be observed: {why}") for key, why in plan.unofferable.items()}
+    for key, future in state.futures.items():
+        attempts[key] = _name_the_pod(future.result(), state.forwarder.address, where)
+    return PodEvidence(pod.name, pod.port, attempts=attempts)
+
+
+def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], hosts_error: str | None,
+                      ca, ca_reason: str) -> EndpointEvidence:
     anchors, anchor_source = _anchors(run, spec)
+    base = dict(anchors_der=anchors, anchor_source=anchor_source, hosts=hosts, hosts_error=hosts_error)
     if not spec.deployed:
-        return EndpointEvidence(spec, anchors_der=anchors, anchor_source=anchor_source)
+        return EndpointEvidence(spec, **base)
     if run.budget.exhausted:
-        return EndpointEvidence(spec, unreachable=run.budget_spent(), anchors_der=anchors, anchor_source=anchor_source)
+        return EndpointEvidence(spec, unreachable=run.budget_spent(), **base)
     try:
         candidates = run.cluster.ready_pods(spec.namespace, spec.service, spec.port)
     except ProbeError as exc:
-        return EndpointEvidence(spec, unreachable=str(exc), anchors_der=anchors, anchor_source=anchor_source)
+        return EndpointEvidence(spec, unreachable=str(exc), **base)
     pods = [p for p in candidates if p.ready]
-    names = tuple(p.name for p in pods)
     if not pods:
         others = ", ".join(f"{p.name} ({p.phase}, not ready)" for p in candidates[:5])
         why = f"its pods are {others}" if others else _no_pod_reason(run, spec)
         return EndpointEvidence(
-            spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to: {why}",
-            anchors_der=anchors, anchor_source=anchor_source)
-
-    def forward_failed(exc: BaseException) -> EndpointEvidence:
-        return EndpointEvidence(
-            spec, pods=names, anchors_der=anchors, anchor_source=anchor_source,
-            unreachable=f"port-forward to pod {pods[0].namespace}/{pods[0].name} port {pods[0].port} failed: {exc}")
-
-    try:
-        forwarder, checked = run.forward(pods[0].namespace, pods[0].name, pods[0].port)
-    except BudgetExhausted:
-        return EndpointEvidence(spec, pods=names, unreachable=run.budget_spent(), anchors_der=anchors,
-                                anchor_source=anchor_source)
-    except (ProbeError, OSError) as exc:
-        return forward_failed(exc)
-    forwarders = [forwarder]
-    address = forwarder.address
-    where = _where_pod(pods[0])
-    tls_expected = spec.mode is not Mode.PLAINTEXT
-    mtls = spec.mode is Mode.MTLS
-    identities, missing = _identities(run, spec, ca, ca_reason) if mtls else ({"no-client-cert": None}, {})
-    configured = identities.get("configured")
-    jobs: dict[str, Callable[[Timeouts], object]] = {}
-
-    def shake(offer: TLSOffer, addr=address):
-        return lambda t: handshake(addr, offer, timeouts=t)
-
-    jobs["plaintext"] = lambda t: probe_plaintext(address, host=spec.server_name, timeouts=t)
-    jobs["no-client-cert"] = shake(_offer(spec, None))
-    if tls_expected:
-        if mtls and configured is not None:
-            jobs["default"] = shake(_offer(spec, configured))
-        for label in MTLS_CLIENTS[1:] if mtls else ():
-            if identities.get(label) is not None:
-                jobs[label] = shake(_offer(spec, identities[label]))
-        legacy_client = configured if mtls else None
-        support = local_support()
-        profile = run.options.profile or Profile()
-        for name in profile.refused_versions:
-            version = TLSVersion(name)
-            if support.can_offer_version(version):
-                jobs[f"legacy:{name}"] = shake(
-                    _offer(spec, legacy_client, versions=(version,), ciphers=_ANY_CIPHER, after_handshake="none"))
-        for name in profile.weak_cipher_families:
-            family = WeakFamily(name)
-            if support.can_offer_family(family):
-                jobs[f"weak:{name}"] = shake(
-                    _offer(spec, legacy_client, versions=_UP_TO_TLS12, ciphers=weak_cipher_offer(family),
-                           after_handshake="none"))
-    anchor_pem = _pem(anchors) if anchors else None
-    preset: dict[str, Attempt] = {}
-    if spec.kind == "grpc" and tls_expected and anchor_pem is None:
-        preset["grpc-health"] = Attempt("grpc-health", error=(
-            f"no trust anchor to verify the server with: {anchor_source or 'no secret'} holds no usable ca.crt"))
-    elif spec.kind == "grpc":
-        jobs["grpc-health"] = lambda t: health_check(
-            address, authority=spec.server_name, ca_pem=anchor_pem, client=configured if mtls else None,
-            plaintext=not tls_expected, timeouts=t)
-    if spec.kind in ("lb", "http"):
-        if tls_expected:
-            jobs["https-get"] = lambda t: https_get(address, host=spec.server_name, timeouts=t)
-        else:
-            jobs["http-get"] = lambda t: http_get(address, host=spec.server_name, timeouts=t)
-    if spec.redirect_port:
-        def redirect(t, pod=pods[0]):
-            # The service port (80) maps to the pod's own port (Envoy listens on 8080): resolve it like kubectl.
-            targets = [p for p in run.cluster.ready_pods(spec.namespace, spec.service, spec.redirect_port)
-                       if p.name == pod.name]
-            if not targets:
-                raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {spec.redirect_port}")
-            fw, fw_checked = run.forward(pod.namespace, pod.name, targets[0].port)
-            forwarders.append(fw)
-            result = http_get(fw.address, host=spec.server_name, timeouts=t)
-            fw_checked.result()  # a broken forward's error, not what came through it, is the observation
-            return _name_the_pod(Attempt("http-redirect", result=result), fw.address,
-                                 _where_pod(targets[0])).result
-        jobs["http-redirect"] = redirect
-    if spec.kind == "knative" and tls_expected:
-        for host in hosts:
-            jobs[f"sni:{host}"] = shake(_offer(spec, None, server_name=host, after_handshake="none"))
-
-    futures = {name: run.pool.submit(run.attempt, name, fn) for name, fn in jobs.items()}
-    pod_futures = []
-    if tls_expected:
-        for pod in pods[1:]:
-            pod_futures.append(run.pool.submit(_served_leaf, run, spec, pod, configured if mtls else None))
-    try:
-        checked.result()
-    except (ProbeError, OSError) as exc:
-        # Everything went through a broken forward: what the probes saw is not about the endpoint.
-        for future in (*futures.values(), *pod_futures):
-            future.cancel()
-        forwarder.close()  # ends the probes still waiting on it
-        return forward_failed(exc)
-    attempts = {**preset, **{name: _name_the_pod(f.result(), address, where) for name, f in futures.items()}}
-    first = attempts.get("default") or attempts.get("no-client-cert")
-    leaves = [PodObservation(pods[0].name, *_leaf_of(first))] if tls_expected else []
-    leaves += [f.result() for f in pod_futures]
-    if "default" not in attempts and "no-client-cert" in attempts:
-        attempts["default"] = replace(attempts["no-client-cert"], name="default")
-    drops = [d for fw in forwarders for d in fw.drops]
-    # A dropped stream delivers a truncated answer that reads like a refusal: nothing seen through it counts.
-    unreachable = (f"{drops[0]}; what came through it may be cut short, so nothing observed on {spec.id} is judged"
-                   + (f" ({len(drops)} streams were dropped)" if len(drops) > 1 else "")) if drops else None
-    return EndpointEvidence(
-        spec, pods=names, unreachable=unreachable, attempts=attempts, pod_leaves=tuple(leaves),
-        anchor_source=anchor_source, anchors_der=anchors, hosts=hosts,
-        client_identities={**{k: None for k, v in identities.items() if v is not None}, **missing},
-    )
-
-
-def _leaf_of(attempt: Attempt | None) -> tuple[bytes | None, str | None]:
-    if attempt is None:
-        return None, "no handshake was attempted"
-    if attempt.error:
-        return None, attempt.error
-    chain = getattr(attempt.result, "peer_chain_der", ())
-    if not chain:
-        return None, f"the server sent no certificate ({attempt.result.detail})"
-    return chain[0], None
-
-
-def _served_leaf(run: _Run, spec: EndpointSpec, pod, client) -> PodObservation:
-    try:
-        forwarder, checked = run.forward(pod.namespace, pod.name, pod.port)
-        offer = _offer(spec, client, after_handshake="none")
-        attempt = run.attempt("pod", lambda t: handshake(forwarder.address, offer, timeouts=t))
-        checked.result()
-    except (ProbeError, OSError) as exc:
-        return PodObservation(pod.name, error=f"port-forward to pod {pod.namespace}/{pod.name} failed: {exc}")
-    return PodObservation(pod.name, *_leaf_of(attempt))
+            spec, unreachable=f"service {spec.namespace}/{spec.service} has no ready pod to forward to: {why}", **base)
+    identities, missing = _identities(run, spec, ca, ca_reason)
+    plan = plan_endpoint(spec, identities=identities, missing_identities=missing,
+                         anchors_pem=_pem(anchors) if anchors else None, anchor_source=anchor_source,
+                         profile=run.options.profile or Profile(), hosts=hosts)
+    states = [_start_pod(run, spec, plan, pod) for pod in pods]  # every pod's probes run at once
+    observed = tuple(_finish_pod(run, plan, state) for state in states)
+    presented = {label: None for label in identities} if spec.mode is Mode.MTLS else {}
+    return EndpointEvidence(plan.spec, pods=observed, client_identities={**presented, **missing}, **base)
 
 
 # -- the whole run --------------------------------------------------------------------------------------------
@@ -563,10 +528,11 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
         for key, future in secret_jobs.items():
             secrets[key] = future.result()
         ca, ca_reason = _read_ca(run)
-        hosts = _knative_hosts(objects, topology)
+        hosts, hosts_error = _knative_hosts(objects, topology)
         for spec in topology.endpoints:
-            knative_hosts = (hosts or (spec.server_name,)) if spec.kind == "knative" else ()
-            futures[spec.id] = outer.submit(_observe_endpoint, run, spec, knative_hosts, ca, ca_reason)
+            knative = spec.kind == "knative"
+            futures[spec.id] = outer.submit(_observe_endpoint, run, spec, hosts if knative else (),
+                                            hosts_error if knative else None, ca, ca_reason)
         for spec in topology.endpoints:
             try:
                 endpoints[spec.id] = futures[spec.id].result()
@@ -584,6 +550,7 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
         for eid, future in futures.items():
             if eid not in endpoints and future.done() and not future.cancelled() and future.exception() is None:
                 endpoints[eid] = future.result()
+    endpoints = {eid: _with_stream_trouble(run, ep) for eid, ep in endpoints.items()}
     budget_note = (f"the evidence budget of {options.budget}s ran out" if run.budget.exhausted or run.budget_cut
                    else None)
     evidence = Evidence(

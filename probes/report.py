@@ -14,9 +14,9 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
     expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
                   requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
     certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
-    endpoints     id -> {expected, pods, unreachable, anchor_source, anchors_sha256, hosts, client_identities,
-                         served_chain: [{sha256, pem, facts}], attempts: {name -> {observed, error, elapsed,
-                         record, result}}, pod_leaves}
+    endpoints     id -> {expected, unreachable, anchor_source, anchors_sha256, hosts, hosts_error,
+                         client_identities, pods: [{pod, port, unreachable, served_chain: [{sha256, pem, facts}],
+                         attempts: {key -> {observed, error, elapsed, record, result}}}]}
     secrets       "ns/name" -> {found, error, type, keys, cert_chain_sha256, ca_sha256, key_matches, problems}
     objects       name -> {what, value, absent_reason, error}
     verdicts      control -> endpoint -> {status, message, facts, test, outcome}
@@ -64,7 +64,7 @@ __all__ = [
     "scrub",
 ]
 
-SCHEMA = "direktiv-tls-conformance/evidence/v1"
+SCHEMA = "direktiv-tls-conformance/evidence/v2"
 DISTRIBUTION = "direktiv-tls-conformance"
 STATUSES = ("pass", "fail", "error", "skip")
 OUTCOMES = ("passed", "failed", "skipped", "error")
@@ -298,34 +298,29 @@ def _attempt(ser: _Serializer, attempt, where: str) -> dict[str, Any]:
     }
 
 
-def _served_chain(ep) -> tuple[bytes, ...]:
-    for name in ("default", "no-client-cert"):
-        attempt = ep.attempts.get(name)
-        if attempt is not None and attempt.result is not None:
-            chain = tuple(getattr(attempt.result, "peer_chain_der", ()) or ())
-            if chain:
-                return chain
-    return ()
+def _pod(ser: _Serializer, eid: str, pod) -> dict[str, Any]:
+    chain = pod.served_chain()
+    return {
+        "pod": pod.pod,
+        "port": pod.port,
+        "unreachable": pod.unreachable,
+        "served_chain": [ser.certs.entry(ser.certs.add(der, f"served by {eid} pod {pod.pod}")) for der in chain],
+        "attempts": {str(key): _attempt(ser, a, f"{eid} attempt {key} on pod {pod.pod}")
+                     for key, a in sorted(pod.attempts.items())},
+    }
 
 
 def _endpoint(ser: _Serializer, ep) -> dict[str, Any]:
     eid = ep.spec.id
-    served = [ser.certs.add(der, f"served by {eid}") for der in _served_chain(ep)]
     return {
         "expected": ser.value(ep.spec, f"endpoint {eid}"),
-        "pods": list(ep.pods),
         "unreachable": ep.unreachable,
         "anchor_source": ep.anchor_source,
         "anchors_sha256": [ser.certs.add(d, f"trust anchor of {eid}") for d in ep.anchors_der],
         "hosts": list(ep.hosts),
-        "client_identities": {k: v for k, v in ep.client_identities.items()},
-        "served_chain": [ser.certs.entry(d) for d in served],
-        "attempts": {name: _attempt(ser, a, f"{eid} attempt {name}") for name, a in ep.attempts.items()},
-        "pod_leaves": [
-            {"pod": p.pod, "error": p.error,
-             "leaf_sha256": ser.certs.add(p.leaf_der, f"served by {eid} pod {p.pod}") if p.leaf_der else None}
-            for p in ep.pod_leaves
-        ],
+        "hosts_error": ep.hosts_error,
+        "client_identities": {getattr(k, "value", k): v for k, v in ep.client_identities.items()},
+        "pods": [_pod(ser, eid, pod) for pod in ep.pods],
     }
 
 
@@ -718,6 +713,27 @@ def _observation_row(name: str, attempt: Mapping[str, Any]) -> str:
             f'<td>{_e(detail)}</td><td class="time">{_e(elapsed)}</td></tr>')
 
 
+def _pod_section(pod: Mapping[str, Any], certs: Mapping[str, Any], *, several: bool) -> str:
+    parts = [f'<h4>pod <code>{_e(pod.get("pod"))}</code> port {_e(pod.get("port"))}</h4>'] if several else []
+    if pod.get("unreachable"):
+        parts.append(f'<p><span class="tag error">error</span>{_e(pod["unreachable"])}</p>')
+    chain = pod.get("served_chain") or []
+    if chain:
+        parts.append('<table class="chain"><thead><tr><th>subject</th><th>issuer</th><th>SANs</th><th>notAfter</th>'
+                     "<th>key, signature</th><th>SHA-256</th></tr></thead><tbody>")
+        parts += [_cert_row(c["sha256"], certs.get(c["sha256"], c)) for c in chain]
+        parts.append("</tbody></table>")
+    elif not pod.get("unreachable"):
+        parts.append('<p class="line">No certificate was served.</p>')
+    attempts = pod.get("attempts") or {}
+    if attempts:
+        parts.append(f"<details><summary>{len(attempts)} observations</summary><table class=\"obs\"><thead><tr>"
+                     "<th>attempt</th><th>offer</th><th>outcome</th><th>detail</th><th>time</th></tr></thead><tbody>")
+        parts += [_observation_row(name, attempts[name]) for name in sorted(attempts)]
+        parts.append("</tbody></table></details>")
+    return "".join(parts)
+
+
 def _endpoints(document: Mapping[str, Any]) -> str:
     endpoints = document.get("endpoints", {})
     certs = document.get("certificates", {})
@@ -735,23 +751,12 @@ def _endpoints(document: Mapping[str, Any]) -> str:
         parts.append(f'<div class="endpoint"><h3><code>{_e(eid)}</code> <span class="mode">expected {_e(mode)}</span></h3>'
                      f'<div class="line">service {_e(where)} · SNI {_e(spec.get("server_name"))} · expected names '
                      f'{_e(", ".join(spec.get("expected_names") or []))} · secret {_e(secret_text)} · pods '
-                     f'{_e(", ".join(ep.get("pods") or []) or "none")} · trust anchor {_e(ep.get("anchor_source") or "none")}</div>')
+                     f'{_e(", ".join(p.get("pod", "") for p in ep.get("pods") or []) or "none")} · trust anchor '
+                     f'{_e(ep.get("anchor_source") or "none")}</div>')
         if ep.get("unreachable"):
             parts.append(f'<p><span class="tag error">unreachable</span>{_e(ep["unreachable"])}</p>')
-        chain = ep.get("served_chain") or []
-        if chain:
-            parts.append('<table class="chain"><thead><tr><th>subject</th><th>issuer</th><th>SANs</th><th>notAfter</th>'
-                         "<th>key, signature</th><th>SHA-256</th></tr></thead><tbody>")
-            parts += [_cert_row(c["sha256"], certs.get(c["sha256"], c)) for c in chain]
-            parts.append("</tbody></table>")
-        elif not ep.get("unreachable"):
-            parts.append('<p class="line">No certificate was served.</p>')
-        attempts = ep.get("attempts") or {}
-        if attempts:
-            parts.append(f"<details><summary>{len(attempts)} observations</summary><table class=\"obs\"><thead><tr>"
-                         "<th>attempt</th><th>offer</th><th>outcome</th><th>detail</th><th>time</th></tr></thead><tbody>")
-            parts += [_observation_row(name, attempts[name]) for name in sorted(attempts)]
-            parts.append("</tbody></table></details>")
+        for pod in ep.get("pods") or []:
+            parts.append(_pod_section(pod, certs, several=len(ep.get("pods") or []) > 1))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)

@@ -46,6 +46,7 @@ import ssl
 import tempfile
 import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -63,6 +64,7 @@ __all__ = [
     "secret_object",
     "parse_label_selector",
     "containerd_refused_message",
+    "RefusedAfter",
 ]
 
 # The identity the RBAC messages name: what a least-privilege service account for the suite would be.
@@ -393,6 +395,14 @@ def _details(group: str, plural: str, name: str | None) -> dict:
     if group:
         details["group"] = group
     return details
+
+
+@dataclass(frozen=True)
+class RefusedAfter:
+    """A port-forward target that kubelet reports as refused only ``seconds`` after the stream opened (a pod whose
+    process is restarting): whatever the client sent meanwhile is lost, and the error comes late on its channel."""
+
+    seconds: float
 
 
 def containerd_refused_message(pod: str, uid: str, port: int, *, reason: str = "connect: connection refused") -> str:
@@ -820,6 +830,9 @@ class _ForwardSession:
         metadata = self.pod["metadata"]
         target = self.port_target(self.namespace, metadata["name"], port)
         try:
+            if isinstance(target, RefusedAfter):  # kubelet's dial fails, and says so, only after a while
+                await asyncio.sleep(target.seconds)
+                target = None
             if target is None:
                 raise ConnectionRefusedError
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*target), BACKEND_CONNECT_TIMEOUT)

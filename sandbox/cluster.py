@@ -449,7 +449,7 @@ def _grpc_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replic
     configured_auth = ClientAuth.REQUIRE_AND_VERIFY if mode is Mode.MTLS else ClientAuth.NONE
     if spec.serve_secret:  # additionalServerOptions: another server's creds
         secret, configured_auth = spec.serve_secret, spec.serve_client_auth or ClientAuth.NONE
-    elif mode is Mode.PLAINTEXT:
+    elif mode is Mode.PLAINTEXT or spec.plaintext:
         return build.started(GrpcHealthServer())
     auth = spec.client_auth or configured_auth
     ignore_errors = frozenset(_IGNORED_ERRORS[quirk] for quirk in spec.verify_quirks)
@@ -479,10 +479,14 @@ def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int
         by_sni = {name: tls for name in names}
         default = tls if spec.fallback_certificate else None
         redirect = spec.redirect
-    else:  # knative: net-contour gives every knative HTTPProxy the default TLS secret, unless one has its own
-        by_sni = {host: ServerTLS(cert_pem=build.pki.issued(cert).chain_pem, key=build.pki.issued(cert).key)
-                  for host, cert in spec.host_certs}
-        default, redirect = tls, False
+    else:
+        # knative: net-contour gives every knative service's HTTPProxy the default TLS secret, unless one has its
+        # own. Envoy answers only the SNI names it has a virtual host for: a made-up name gets no certificate.
+        services_namespace = build.topology.services_namespace
+        by_sni = {f"{name}.{services_namespace}": tls for name in build.scenario.objects.knative_services}
+        by_sni.update({host: ServerTLS(cert_pem=build.pki.issued(cert).chain_pem, key=build.pki.issued(cert).key)
+                       for host, cert in spec.host_certs})
+        default, redirect = None, False
     lb = build.started(_checked(lambda: LoadBalancer(by_sni, default, redirect=redirect,
                                                      policy=_policy(spec, envoy=True))))
     return {_ENVOY_HTTP: lb.http_address, _ENVOY_HTTPS: lb.https_address}
@@ -491,7 +495,7 @@ def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int
 def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, tuple | None]:
     """Start ``endpoint_id``'s server for one replica: {container port: address}."""
     endpoint = build.topology.endpoint(endpoint_id)
-    spec = build.scenario.server(endpoint_id)
+    spec = build.scenario.server(endpoint_id).for_replica(replica)
     if endpoint.kind.value in ("lb", "knative"):
         return _envoy(build, endpoint, spec, replica)
     if endpoint.kind.value == "http":
@@ -719,6 +723,8 @@ def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, p
         store.define("cert-manager.io/v1", "Certificate")
     for obj in _certificate_objects(scenario, authority, data) + _cluster_objects(scenario, authority):
         store.add(obj)
+    for resource, namespace in scenario.objects.forbidden:
+        store.forbid(resource, namespace)
     all_pods = [p for group in pods.values() for p in group]
     for pod in all_pods:
         store.add(pod)

@@ -39,6 +39,7 @@ import yaml
 
 from probes import pki
 from probes.catalog import CONTROLS
+from sandbox.apiserver import RefusedAfter
 from sandbox.cluster import RunningSandbox
 from sandbox.scenarios import CLUSTER, NAMESPACE, by_unique_name
 from sandbox.servers import GarbageServer, RefusingPort, ResetServer, SilentServer, TricklingServer, Trickle
@@ -115,11 +116,12 @@ def serve_with(running: RunningSandbox, undo: ExitStack, endpoint: str, server) 
         running.targets[key] = server.address
 
 
-def refuse_port(running: RunningSandbox, undo: ExitStack, endpoint: str) -> None:
-    """Nothing listens on the endpoint's port inside its pods: kubelet answers containerd's 'connection refused'."""
+def refuse_port(running: RunningSandbox, undo: ExitStack, endpoint: str, *, after: float | None = None) -> None:
+    """Nothing listens on the endpoint's port inside its pods: kubelet answers containerd's 'connection refused'
+    (``after`` seconds into each stream, past the forward check's settle time, when given)."""
     for key in _pod_ports(running, endpoint):
         undo.callback(running.targets.__setitem__, key, running.targets.get(key))
-        running.targets[key] = None
+        running.targets[key] = None if after is None else RefusedAfter(after)
 
 
 def cut_streams(running: RunningSandbox, undo: ExitStack, endpoint: str, after_bytes: int) -> None:
@@ -247,8 +249,11 @@ _SERVED_CERTIFICATE = ("C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", 
 _MTLS_CONTROLS = ("M-VALID-CERT-ACCEPTED", "M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED",
                   "M-SELF-SIGNED-CLONE-REJECTED", "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED")
 _MTLS_ENDPOINTS = ("ingress-grpc", "flow-grpc", "functions-grpc")
-_REFUSING_PORT = ("a refusing port is still observed to refuse plaintext, legacy versions and weak suites, so those "
-                  "stay as they were; the certificate controls have nothing to judge (error, see T-TLS-HANDSHAKE)")
+_REFUSING_PORT = ("a refusal of plaintext, legacy versions or weak suites counts only after a completed baseline "
+                  "handshake, so those are errors too, as are the certificate controls, which have nothing to judge "
+                  "(see T-TLS-HANDSHAKE)")
+# The refusal controls that need a completed baseline handshake on the same pod and port (else: error).
+_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED")
 _UNOBSERVABLE = ("nothing can be observed on the endpoint, so every control on it errors with the reason; no "
                  "catalog control is about reachability, and the run still fails (errors fail it)")
 _NO_EXPECTATION = ("without the expected configuration nothing can be judged: the run stops with one sentence that "
@@ -260,9 +265,8 @@ def _secrets_forbidden() -> dict[tuple[str, str], str]:
                                               "K-CA-CONSISTENT", "K-FUNCTIONS-CA", "K-INITPOD-SAN")}
     for endpoint in ("lb", "api", "ui", *_MTLS_ENDPOINTS, "knative"):
         verdicts.update(_on(endpoint, ERROR, "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET"))
-    for endpoint in _MTLS_ENDPOINTS:
-        verdicts.update(_on(endpoint, ERROR, "T-TLS-HANDSHAKE",
-                            *(c for c in _MTLS_CONTROLS if c != "M-NO-CERT-REJECTED")))
+    for endpoint in _MTLS_ENDPOINTS:  # no configured client certificate: no baseline, so no refusal counts
+        verdicts.update(_on(endpoint, ERROR, "T-TLS-HANDSHAKE", *_MTLS_CONTROLS, *_REFUSALS))
     verdicts[("N-SNI-COVERAGE", "knative")] = ERROR
     return verdicts
 
@@ -350,28 +354,36 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     _case("reset-handshake", "the api's port resets every connection mid-handshake (after the ClientHello)",
           _serving("api", ResetServer),
           verdicts={**_on("api", FAIL, "T-TLS-HANDSHAKE"),
-                    **_on("api", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG")},
+                    **_on("api", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG",
+                          *_REFUSALS)},
           names=("direktiv-api-",), causes=("closed the TCP connection", "eof"),
           justification="the pod's server refuses every handshake: T-TLS-HANDSHAKE fails (the server is at fault); "
                         + _REFUSING_PORT),
     _case("garbage-server", "the ui's port answers random bytes that are not TLS",
           _serving("ui", GarbageServer),
           verdicts={**_on("ui", FAIL, "T-TLS-HANDSHAKE"),
-                    **_on("ui", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG")},
+                    **_on("ui", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG",
+                          *_REFUSALS)},
           names=("direktiv-ui-",), causes=("did not answer in TLS", "wrong version number"),
           justification="the port does not speak TLS: T-TLS-HANDSHAKE fails (the server is at fault); "
                         + _REFUSING_PORT),
     _case("trickling-server", "the functions port sends its ServerHello one byte a second (step limit 2s)",
           _serving("functions-grpc", lambda: TricklingServer(Trickle.SERVER_HELLO, interval=1.0), timeout=2.0),
-          verdicts=_every("functions-grpc", but=("T-PLAINTEXT-REFUSED",)), names=("direktiv-functions-",),
+          verdicts=_every("functions-grpc"), names=("direktiv-functions-",),
           causes=("no verdict within 2.0s",), steps=2,
           justification="no handshake finishes within its deadline (error); the bytes that do come to plaintext "
-                        "are not HTTP, a real refusal, so T-PLAINTEXT-REFUSED stays a pass; a 2s step limit keeps "
-                        "the first trickled byte (at 1s) clear of the read deadline"),
+                        "are not HTTP, but without a completed baseline handshake that is no refusal either "
+                        "(error); a 2s step limit keeps the first trickled byte (at 1s) clear of the read deadline"),
     # -- port-forward
     _case("forward-refused", "nothing listens on the gRPC ingress port inside its pod (kubelet: connection refused)",
           _applying(refuse_port, "ingress-grpc"), verdicts=_every("ingress-grpc"),
           names=("direktiv-flow-", "6666"), causes=("connection refused",), justification=_UNOBSERVABLE),
+    _case("kubelet-late-refused", "kubelet reports 'connection refused' for the flow port only after the "
+          "forward check settled (the pod's process restarts)",
+          _applying(refuse_port, "flow-grpc", after=0.6), verdicts=_every("flow-grpc"),
+          names=("direktiv-flow-",), causes=("connection refused",),
+          justification="a stream that kubelet reports as failed carried nothing from the pod: the close that "
+                        "follows reads like a refusal, so nothing seen through it is judged (error)"),
     _case("stream-dropped", "the API server drops the port-forward websocket to knative's Envoy mid-stream",
           _applying(cut_streams, "knative", 100), verdicts=_every("knative"), names=("envoy-", "8443"),
           causes=("dropped the port-forward stream",),
@@ -439,12 +451,10 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     _case("secret-key-missing", "default/direktiv-cert-flow has no tls.key",
           _applying(_set_secret_data, NAMESPACE, "direktiv-cert-flow", lambda d: d.pop("tls.key")),
           verdicts={("K-SECRET-PRESENT", CLUSTER): FAIL,
-                    **_on("flow-grpc", ERROR, "T-TLS-HANDSHAKE", "M-VALID-CERT-ACCEPTED", "M-UNTRUSTED-CA-REJECTED",
-                          "M-SELF-SIGNED-CLONE-REJECTED", "M-EXPIRED-CERT-REJECTED",
-                          "M-NO-CLIENTAUTH-EKU-REJECTED")},
+                    **_on("flow-grpc", ERROR, "T-TLS-HANDSHAKE", *_MTLS_CONTROLS, *_REFUSALS)},
           names=("default/direktiv-cert-flow",), causes=("lacks tls.key",),
-          justification="K-SECRET-PRESENT fails; without the configured client key the mTLS handshakes with a "
-                        "client certificate cannot be made (error), those without one are judged as usual"),
+          justification="K-SECRET-PRESENT fails; without the configured client key no baseline handshake can be "
+                        "made, so no refusal on the port counts (error); the served certificate is still judged"),
     _case("ca-bundle", "the ca.crt of default/direktiv-cert-ingress holds the previous CA and the current one",
           _applying(_set_secret_data, NAMESPACE, "direktiv-cert-ingress", _bundle_with_old_ca),
           justification="a CA bundle is how a CA rotation is done: every anchor in it is used, nothing changes"),

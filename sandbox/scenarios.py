@@ -203,6 +203,9 @@ class ServerSpec:
         fallback_certificate: for ``lb``, a handshake whose SNI matches no virtual host still gets the certificate
             (Contour's opt-in fallback certificate; off by default, as in Contour).
         host_certs: for ``knative``, (host, :class:`CertSpec` id) pairs served instead of the default secret.
+        plaintext: the port serves plaintext whatever the values configure (a pod started without its TLS flags).
+        replica_overrides: per replica, changes to this spec for that replica only (None: none), e.g. a second
+            replica rolled out with another minimum version. Their number counts towards the replicas.
     """
 
     endpoint: str
@@ -223,10 +226,17 @@ class ServerSpec:
     sni_names: tuple[str, ...] | None = None
     fallback_certificate: bool = False
     host_certs: tuple[tuple[str, str], ...] = ()
+    plaintext: bool = False
+    replica_overrides: tuple[Mapping[str, Any] | None, ...] = ()
 
     @property
     def replicas(self) -> int:
-        return max(1, len(self.pod_certs))
+        return max(1, len(self.pod_certs), len(self.replica_overrides))
+
+    def for_replica(self, replica: int) -> "ServerSpec":
+        """This spec as replica ``replica`` runs it."""
+        changes = self.replica_overrides[replica] if replica < len(self.replica_overrides) else None
+        return replace(self, **changes) if changes else self
 
     @property
     def needs_go_engine(self) -> bool:
@@ -256,6 +266,8 @@ class ClusterObjects:
             delegation object).
         delegation_targets: its ``targetNamespaces``.
         knative_services: names of the knative services (serving.knative.dev/v1) in the services namespace.
+        forbidden: (resource, namespace or None) pairs that RBAC forbids the suite to read, e.g.
+            ``("services.serving.knative.dev", "direktiv-services-direktiv")``.
     """
 
     cert_manager: bool = True
@@ -263,6 +275,7 @@ class ClusterObjects:
     delegation_secret: str | None = "direktiv-cert-knative"
     delegation_targets: tuple[str, ...] = ("*",)
     knative_services: tuple[str, ...] = ("greeting", "hello-world")
+    forbidden: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,7 +291,9 @@ class Scenario:
         servers: per-endpoint departures from what the values configure (endpoints not listed behave as
             configured).
         objects: config-contour, the delegation, cert-manager, knative services.
-        expected_failures: the (control ID, endpoint ID) pairs that must fail or error; ``cluster`` for K-*.
+        expected_failures: the (control ID, endpoint ID) pairs that must fail; ``cluster`` for K-*.
+        expected_errors: the pairs that must be errors (what the misconfiguration leaves unobservable, e.g. every
+            refusal control of a port whose baseline handshake cannot complete); every other pair passes or skips.
         ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--ca-key-secret``).
         extra_suite_args: further pytest options the scenario needs.
     """
@@ -291,6 +306,7 @@ class Scenario:
     servers: tuple[ServerSpec, ...] = ()
     objects: ClusterObjects = field(default_factory=ClusterObjects)
     expected_failures: frozenset[tuple[str, str]] = frozenset()
+    expected_errors: frozenset[tuple[str, str]] = frozenset()
     ca_key_readable: bool = True
     extra_suite_args: tuple[str, ...] = ()
 
@@ -460,6 +476,15 @@ def _base_secrets(*, pod_secret: str | None = "direktiv-cert-pod") -> tuple[Secr
     return tuple(secrets)
 
 
+# The controls that judge the served certificate: without a certificate served they cannot be judged.
+_SERVED_CERTIFICATE = ("C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH",
+                       "C-SERVED-MATCHES-SECRET")
+# The controls that count a refusal only after a baseline handshake completed on the same pod and port.
+_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED")
+_MTLS_REFUSALS = ("M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
+                  "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED")
+
+
 def _fails(*pairs: tuple[str, str]) -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
@@ -495,7 +520,8 @@ CONFORMANT = Scenario(
 def _variant(name: str, description: str, *, values: Mapping[str, Any] | None = None,
              certificates: Iterable[CertSpec] = (), secrets: tuple[SecretSpec, ...] | None = None,
              servers: Iterable[ServerSpec] = (), objects: ClusterObjects | None = None,
-             fails: Iterable[tuple[str, str]] = (), base: Scenario = CONFORMANT) -> Scenario:
+             fails: Iterable[tuple[str, str]] = (), errors: Iterable[tuple[str, str]] = (),
+             base: Scenario = CONFORMANT) -> Scenario:
     """A scenario that changes the conformant one in a few places."""
     return replace(
         base,
@@ -507,6 +533,7 @@ def _variant(name: str, description: str, *, values: Mapping[str, Any] | None = 
         servers=tuple(servers),
         objects=objects or base.objects,
         expected_failures=frozenset(fails),
+        expected_errors=frozenset(errors),
     )
 
 
@@ -723,8 +750,11 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "lb-no-cert-for-host",
         "Envoy has a TLS virtual host for localhost only and no fallback certificate: myhost.mydomain gets none",
         servers=(ServerSpec("lb", sni_names=("localhost",)),),
-        fails=_on("lb", "T-TLS-HANDSHAKE", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", "C-CHAIN-TRUSTED",
-                  "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH", "C-SERVED-MATCHES-SECRET"),
+        # The handshake fails (an alert): everything else about the port needs a certificate or a completed
+        # baseline handshake, so it cannot be judged. The mode cannot be told either: an alert during the handshake
+        # is no sign of mTLS.
+        fails=_on("lb", "T-TLS-HANDSHAKE"),
+        errors=_on("lb", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", *_SERVED_CERTIFICATE, *_REFUSALS),
     ),
     _variant(
         "api-plaintext-too",
@@ -815,6 +845,48 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         objects=replace(ClusterObjects(), knative_services=("greeting", "hello-world", "payments")),
         servers=(ServerSpec("knative", host_certs=((f"payments.{SERVICES_NAMESPACE}", "payments-wrong"),)),),
         fails=[("N-SNI-COVERAGE", "knative")],
+    ),
+    # -- sound verdicts: a refusal counts only after a completed baseline, every replica is judged, knative hosts
+    # are the real ones, and our own client's failures are ours
+    _variant(
+        "flow-serves-plaintext",
+        "values say flow-grpc is mTLS, but its pod serves plaintext gRPC (started without its TLS settings)",
+        servers=(ServerSpec("flow-grpc", plaintext=True),),
+        fails=_on("flow-grpc", "T-MODE-MATCHES-CONFIG", "T-TLS-HANDSHAKE", "T-PLAINTEXT-REFUSED"),
+        # A peer that does not speak TLS refuses nothing by TLS: no rejection on this port proves anything.
+        errors=_on("flow-grpc", *_SERVED_CERTIFICATE, "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED",
+                   "T-ALPN-H2", "M-VALID-CERT-ACCEPTED", *_MTLS_REFUSALS),
+    ),
+    _variant(
+        "api-second-replica-accepts-tls10",
+        "two api replicas; the second was rolled out without a minimum version and accepts TLS 1.0 and 1.1",
+        servers=(ServerSpec("api", replica_overrides=(None, {"min_version": "TLSv1"})),),
+        fails=[("T-LEGACY-PROTOCOLS-REFUSED", "api")],
+    ),
+    _variant(
+        "flow-second-replica-mtls-optional",
+        "two flow replicas; the second asks for client certificates but does not require them",
+        servers=(ServerSpec("flow-grpc", replica_overrides=(None, {"client_auth": ClientAuth.REQUEST})),),
+        fails=_on("flow-grpc", "M-NO-CERT-REJECTED", "T-MODE-MATCHES-CONFIG"),
+    ),
+    _variant(
+        "knative-services-forbidden",
+        "RBAC forbids listing knative services, so their hosts are unknown and the internal Contour, which answers "
+        "only the hosts it routes, refuses the probe name",
+        objects=replace(ClusterObjects(), forbidden=(("services.serving.knative.dev", SERVICES_NAMESPACE),)),
+        # Envoy rightly refuses a name it has no route for: that refusal is evidence of nothing.
+        errors=_on("knative", "N-SNI-COVERAGE", "T-TLS-HANDSHAKE", "T-MODE-MATCHES-CONFIG", *_SERVED_CERTIFICATE,
+                   *_REFUSALS),
+    ),
+    _variant(
+        "flow-wrong-san",
+        "flow serves (and presents) a certificate without the direktiv-flow-hl names: the server accepts the client "
+        "certificate, our gRPC client rejects the server's name",
+        certificates=(CertSpec("flow-other-names", Issuer.CA, (f"direktiv-flow.{NAMESPACE}",), _GRPC_USAGES),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-flow", cert="flow-other-names"),
+        fails=[("C-SAN-MATCH", "flow-grpc")],
+        # grpcio refusing the server's certificate is a check of ours, not the server refusing the client.
+        errors=[("M-VALID-CERT-ACCEPTED", "flow-grpc")],
     ),
 )
 

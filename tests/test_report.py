@@ -20,7 +20,9 @@ from cryptography.x509.oid import NameOID
 
 from probes.catalog import CONTROLS
 from probes.controls import Status, Verdict
-from probes.evidence import Attempt, EndpointEvidence, Evidence, ObjectRead, PodObservation, SecretEvidence
+from probes.evidence import (
+    BASELINE, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence,
+)
 from probes.helm import deep_merge
 from probes.pki import CertificateAuthority, self_signed_certificate, self_signed_clone
 from probes.plaintext import PlaintextResult
@@ -98,30 +100,29 @@ def make_evidence(pki: PKI, *, incomplete: str | None = None) -> Evidence:
     lb_offer = TLSOffer("direktiv.example.com", alpn=("http/1.1",))
     grpc_offer = TLSOffer("direktiv-flow-hl.default", alpn=("h2",), client=pki.client)
     lb = EndpointEvidence(
-        spec["lb"], pods=("envoy-1",), anchor_source="secret default/direktiv-lb ca.crt",
-        anchors_der=(pki.lb.cert_der,),
-        attempts={
-            "default": Attempt("default", make_handshake(lb_offer, (pki.lb.cert_der,)), elapsed=0.02),
-            "legacy:TLSv1": Attempt("legacy:TLSv1", make_handshake(
+        spec["lb"], anchor_source="secret default/direktiv-lb ca.crt", anchors_der=(pki.lb.cert_der,),
+        pods=(PodEvidence("envoy-1", 8443, attempts={
+            BASELINE: Attempt(BASELINE, make_handshake(lb_offer, (pki.lb.cert_der,)), elapsed=0.02),
+            Key.legacy("TLSv1"): Attempt(Key.legacy("TLSv1"), make_handshake(
                 replace(lb_offer, versions=(TLSVersion.TLSv1,)), outcome=HandshakeOutcome.REJECTED,
                 rejection=Rejection.ALERT, alert="protocol version", detail="the server refused TLSv1")),
-            "plaintext": Attempt("plaintext", PlaintextResult(False, 400, "https-port-400", False, "closed", "refused")),
-        },
-        pod_leaves=(PodObservation("envoy-1", pki.lb.cert_der),))
+            PLAINTEXT: Attempt(PLAINTEXT, PlaintextResult(False, 400, "https-port-400", False, "closed", "refused")),
+        }),))
     flow = EndpointEvidence(
-        spec["flow-grpc"], pods=("direktiv-flow-0",), anchor_source="secret default/direktiv-cert-flow ca.crt",
+        spec["flow-grpc"], anchor_source="secret default/direktiv-cert-flow ca.crt",
         anchors_der=(pki.ca.cert.public_bytes(Encoding.DER),),
-        attempts={
-            "default": Attempt("default", make_handshake(grpc_offer, (pki.flow.cert_der,))),
-            "no-client-cert": Attempt("no-client-cert", make_handshake(
+        pods=(PodEvidence("direktiv-flow-0", 7777, attempts={
+            BASELINE: Attempt(BASELINE, make_handshake(grpc_offer, (pki.flow.cert_der,))),
+            Key.client(ClientCert.NONE): Attempt(Key.client(ClientCert.NONE), make_handshake(
                 replace(grpc_offer, client=None), outcome=HandshakeOutcome.REJECTED, rejection=Rejection.ALERT,
                 alert="certificate required", detail="late rejection")),
-            "foreign-ca": Attempt("foreign-ca", error="the handshake timed out after 0.5 s"),
-            "self-signed-clone": Attempt("self-signed-clone", make_handshake(
+            Key.client(ClientCert.FOREIGN_CA): Attempt(Key.client(ClientCert.FOREIGN_CA),
+                                                       error="the handshake timed out after 0.5 s"),
+            Key.client(ClientCert.SELF_SIGNED_CLONE): Attempt(Key.client(ClientCert.SELF_SIGNED_CLONE), make_handshake(
                 replace(grpc_offer, client=pki.clone), outcome=HandshakeOutcome.REJECTED, rejection=Rejection.ALERT,
                 alert="unknown ca", detail="late rejection")),
-        },
-        client_identities={"configured": None, "expired": "no CA key (--ca-key-secret)"})
+        }),),
+        client_identities={ClientCert.CONFIGURED: None, ClientCert.EXPIRED: "no CA key (--ca-key-secret)"})
     api = EndpointEvidence(spec["api"], unreachable="service default/direktiv-api-service has no ready pod to forward to")
     secrets = {
         ("default", "direktiv-lb"): SecretEvidence("default", "direktiv-lb", True, type="kubernetes.io/tls",
@@ -208,8 +209,8 @@ def test_json_round_trip_is_lossless_and_stable(pki):
 
 def test_attempt_offer_and_outcome_are_recorded(pki):
     doc = make_document(pki)
-    attempts = doc["endpoints"]["flow-grpc"]["attempts"]
-    rejected = attempts["no-client-cert"]
+    attempts = doc["endpoints"]["flow-grpc"]["pods"][0]["attempts"]
+    rejected = attempts["client:no-client-cert"]
     assert rejected["record"] == "HandshakeResult" and rejected["observed"] is True
     result = rejected["result"]
     assert result["outcome"] == "rejected" and result["rejection"] == "alert"
@@ -217,23 +218,23 @@ def test_attempt_offer_and_outcome_are_recorded(pki):
     assert result["offer"]["server_name"] == "direktiv-flow-hl.default"
     assert result["offer"]["versions"] == ["TLSv1.2", "TLSv1.3"] and result["offer"]["alpn"] == ["h2"]
     assert result["elapsed"] == 0.012
-    client = attempts["default"]["result"]["offer"]["client"]
+    client = attempts["baseline"]["result"]["offer"]["client"]
     assert client == {"label": "configured", "certificate_sha256": pki.flow.cert.fingerprint(hashes.SHA256()).hex()}
-    assert attempts["foreign-ca"] == {"observed": False, "error": "the handshake timed out after 0.5 s",
-                                      "elapsed": 0.0, "record": None, "result": None}
-    plaintext = doc["endpoints"]["lb"]["attempts"]["plaintext"]
+    assert attempts["client:foreign-ca"] == {"observed": False, "error": "the handshake timed out after 0.5 s",
+                                             "elapsed": 0.0, "record": None, "result": None}
+    plaintext = doc["endpoints"]["lb"]["pods"][0]["attempts"]["plaintext"]
     assert plaintext["record"] == "PlaintextResult" and plaintext["result"]["http1_refusal"] == "https-port-400"
 
 
 def test_served_chain_is_pem_with_facts_and_every_certificate_is_tabled(pki):
     doc = make_document(pki)
-    (leaf,) = doc["endpoints"]["lb"]["served_chain"]
+    (leaf,) = doc["endpoints"]["lb"]["pods"][0]["served_chain"]
     assert leaf["pem"].startswith("-----BEGIN CERTIFICATE-----")
     assert leaf["facts"]["common_name"] == EVIL_CN and leaf["facts"]["dns_names"] == ["localhost"]
     table = doc["certificates"]
     assert table[leaf["sha256"]]["seen_in"] == sorted(
-        ["served by lb", "served by lb pod envoy-1", "secret default/direktiv-lb ca.crt",
-         "secret default/direktiv-lb tls.crt", "trust anchor of lb", "lb attempt default"])
+        ["served by lb pod envoy-1", "secret default/direktiv-lb ca.crt",
+         "secret default/direktiv-lb tls.crt", "trust anchor of lb", "lb attempt baseline on pod envoy-1"])
     secret = doc["secrets"]["default/direktiv-cert-api"]
     assert secret["key_matches"] is False and secret["cert_chain_sha256"][0] in table
     assert doc["secrets"]["default/direktiv-cert-flow"]["error"] == "secrets is forbidden"
@@ -471,7 +472,7 @@ def test_zz_operator_presses_ctrl_c():
     doc, _ = read_reports(pytester)
     assert doc["run"]["incomplete"] is True and doc["run"]["incomplete_reason"].startswith("interrupted")
     assert doc["tests"]["test_suite.py::test_certificate_names_the_endpoint[lb]"]["outcome"] == "failed"
-    assert doc["endpoints"]["lb"]["served_chain"]
+    assert doc["endpoints"]["lb"]["pods"][0]["served_chain"]
 
 
 # -- end to end: the real suite against the sandbox -------------------------------------------------------------

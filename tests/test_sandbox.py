@@ -106,9 +106,9 @@ def sans(cert: x509.Certificate) -> list[str]:
     return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
 
 
-def legacy(sb, endpoint, client=None):
+def legacy(sb, endpoint, client=None, replica=0):
     return shake(sb, endpoint, client=client, versions=(TLSVersion.TLSv1,), ciphers="ALL:@SECLEVEL=0",
-                 after_handshake="none")
+                 after_handshake="none", replica=replica)
 
 
 # ------------------------------------------------------------------------------------ the conformant sandbox
@@ -432,7 +432,45 @@ def _knative_uncovered_host(sb):
     assert not facts.names_covered(leaf(shake(sb, "knative")), [NAMES["knative"]]).missing
 
 
+def _flow_serves_plaintext(sb):
+    assert sb.topology.endpoint("flow-grpc").mode.value == "mtls"
+    assert probe_plaintext(sb.address("flow-grpc"), host=NAMES["flow-grpc"], timeouts=FAST).h2c_settings
+    assert not shake(sb, "flow-grpc", client=configured(sb, "flow-grpc")).completed
+
+
+def _api_second_replica_accepts_tls10(sb):
+    assert rejected(legacy(sb, "api", replica=0))
+    assert accepted(legacy(sb, "api", replica=1))
+
+
+def _flow_second_replica_mtls_optional(sb):
+    assert rejected(shake(sb, "flow-grpc", replica=0))
+    assert accepted(shake(sb, "flow-grpc", replica=1))
+
+
+def _knative_services_forbidden(sb):
+    cluster = Cluster.from_kubeconfig(sb.kubeconfig_path, timeouts=FAST)
+    try:
+        with pytest.raises(ProbeError, match="forbidden"):
+            cluster.custom_objects("serving.knative.dev", "v1", SVC, "services")
+    finally:
+        cluster.close()
+    # The internal Contour answers the hosts it routes, and nothing else.
+    assert accepted(shake(sb, "knative"))
+    assert rejected(shake(sb, "knative", server_name=f"conformance-probe.{SVC}"))
+
+
+def _flow_wrong_san(sb):
+    result = shake(sb, "flow-grpc", client=configured(sb, "flow-grpc"))
+    assert accepted(result) and facts.names_covered(leaf(result), [NAMES["flow-grpc"]]).missing
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
+    "flow-serves-plaintext": _flow_serves_plaintext,
+    "api-second-replica-accepts-tls10": _api_second_replica_accepts_tls10,
+    "flow-second-replica-mtls-optional": _flow_second_replica_mtls_optional,
+    "knative-services-forbidden": _knative_services_forbidden,
+    "flow-wrong-san": _flow_wrong_san,
     "conformant": _conformant,
     "tls-only": _tls_only,
     "plaintext": _plaintext,

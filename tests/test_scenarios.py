@@ -42,7 +42,6 @@ def test_each_control_has_a_scenario_that_breaks_it_alone_or_says_what_comes_wit
     singles = {next(iter(s.broken_controls)) for s in ALL_SCENARIOS if len(s.broken_controls) == 1}
     # These cannot fail alone, whatever the server does:
     inseparable = {
-        "T-TLS-HANDSHAKE",          # without a handshake no certificate control can be observed
         "M-VALID-CERT-ACCEPTED",    # a refused client certificate is a refused handshake
         "K-SECRET-CHAIN",           # a served or CA-shared secret: the chain or the CA comparison breaks too
         "T-PLAINTEXT-REFUSED",      # a port answering plaintext and TLS is not in the configured mode

@@ -1,6 +1,7 @@
-"""End to end: for every sandbox scenario, exactly its documented controls fail (or error), and the others
-pass or are skipped. Evidence is gathered the way the suite gathers it (probes.session), then every applicable
-control is judged on every endpoint (probes.controls) — the same two calls the suite's fixtures make."""
+"""End to end: for every sandbox scenario, exactly its documented controls fail, exactly its documented ones are
+errors, and all others pass or are skipped. Evidence is gathered the way the suite gathers it (probes.session),
+then every applicable control is judged on every endpoint (probes.controls) — the same two calls the suite's
+fixtures make."""
 
 import pytest
 
@@ -28,15 +29,27 @@ def judge_all(evidence):
     return {(c.id, e): judge(c.id, e, evidence, INTERMEDIATE) for c in CONTROLS for e in c.endpoints}
 
 
+def verdict_differences(verdicts, *, fails, errors) -> list[str]:
+    """One line per verdict whose status is not the expected one: control, endpoint, expected, observed, and the
+    verdict's sentence."""
+    lines = []
+    for key in sorted(verdicts):
+        v = verdicts[key]
+        expected = "fail" if key in fails else "error" if key in errors else "pass or skip"
+        observed_ok = (v.status is Status.FAIL if key in fails else v.status is Status.ERROR if key in errors
+                       else v.status in (Status.PASS, Status.SKIP))
+        if not observed_ok:
+            lines.append(f"{key[0]} {key[1]}: expected {expected}, got {v.status.value}: {v.message}")
+    return lines
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario_fails_exactly_its_documented_controls(name):
+def test_scenario_fails_and_errors_exactly_as_documented(name):
     scenario = SCENARIOS[name]
     with start_sandbox(scenario) as running:
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
-    broken = {key for key, v in verdicts.items() if v.status in (Status.FAIL, Status.ERROR)}
-    details = "\n".join(f"{k}: {verdicts[k].status.value}: {verdicts[k].message}"
-                        for k in sorted(broken ^ scenario.expected_failures) if k in verdicts)
-    assert broken == set(scenario.expected_failures), details
+    differences = verdict_differences(verdicts, fails=scenario.expected_failures, errors=scenario.expected_errors)
+    assert not differences, "\n".join(differences)
 
 
 def test_every_control_fails_in_some_scenario():
@@ -47,8 +60,9 @@ def test_every_control_fails_in_some_scenario():
 def test_conformant_passes_every_control_it_can_judge():
     with start_sandbox("conformant") as running:
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
-    statuses = {v.status for v in verdicts.values()}
-    assert statuses == {Status.PASS}, {k: v.message for k, v in verdicts.items() if v.status is not Status.PASS}
+    assert not verdict_differences(verdicts, fails=set(), errors=set())
+    assert {v.status for v in verdicts.values()} == {Status.PASS}, "\n".join(
+        f"{k}: {v.status.value}: {v.message}" for k, v in sorted(verdicts.items()) if v.status is not Status.PASS)
 
 
 def test_without_the_ca_key_the_two_minting_controls_skip_and_say_why():
