@@ -28,7 +28,6 @@ SANDBOX_KEY = pytest.StashKey[Any]()
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_RELEASE = "direktiv"
-DEFAULT_SERVICES_NAMESPACE = "direktiv-services-direktiv"
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -58,8 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="namespace of the Direktiv release. Default: %(default)r")
     group.addoption("--release", metavar="NAME", default=DEFAULT_RELEASE,
                     help="Helm release name. Default: %(default)r")
-    group.addoption("--services-namespace", metavar="NS", default=DEFAULT_SERVICES_NAMESPACE,
-                    help="namespace of Direktiv's knative and pod services. Default: %(default)r")
+    group.addoption("--services-namespace", metavar="NS", default=None,
+                    help="namespace of Direktiv's knative and pod services, overriding the values' "
+                         "functions.namespace. Default: functions.namespace, else 'direktiv-services-direktiv'")
     group.addoption("--values", metavar="FILE", default=None,
                     help="Helm values on top of the release's (or the whole expectation when the release cannot be read)")
     group.addoption("--ca-file", metavar="PEM", default=None,

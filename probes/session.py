@@ -27,7 +27,9 @@ class RunOptions:
 
     Attributes:
         kubeconfig: path, or None for ``$KUBECONFIG`` / ``~/.kube/config``.
-        context, namespace, release, services_namespace: where Direktiv is.
+        context, namespace, release: where Direktiv is.
+        services_namespace: where its knative and pod services run; None follows the values'
+            ``functions.namespace`` (else the chart's default).
         values: a Helm values file on top of the release's values.
         ca_file: trust anchors instead of each secret's ``ca.crt``.
         ca_key_secret: ``(namespace, name)`` of the CA secret for minting bad client certificates.
@@ -39,7 +41,7 @@ class RunOptions:
     context: str | None = None
     namespace: str = "default"
     release: str = "direktiv"
-    services_namespace: str = "direktiv-services-direktiv"
+    services_namespace: str | None = None
     values: str | None = None
     ca_file: str | None = None
     ca_key_secret: tuple[str, str] | None = None
@@ -153,7 +155,7 @@ def gather_evidence(options: RunOptions, profile):
     from probes.kube import Cluster
     from probes.observe import ObserveOptions, gather
     from probes.timeouts import Timeouts
-    from probes.topology import derive_topology
+    from probes.topology import derive_topology, services_namespace_notice
 
     timeouts = Timeouts.uniform(options.timeout)
     try:
@@ -169,4 +171,5 @@ def gather_evidence(options: RunOptions, profile):
             timeouts=timeouts, budget=options.budget, profile=profile, ca_file_pem=ca_file_pem,
             ca_file_source=f"--ca-file {options.ca_file}" if options.ca_file else "",
             ca_key_secret=options.ca_key_secret)
-        return gather(cluster, topology, observe, source=expected.source, notices=expected.notices)
+        notices = expected.notices + (services_namespace_notice(topology),)
+        return gather(cluster, topology, observe, source=expected.source, notices=notices)

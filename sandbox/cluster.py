@@ -10,7 +10,8 @@ Direktiv-shaped objects and forwards ``pods/portforward`` to those servers.
     default           direktiv-api-service 8080, direktiv-ui 8080      pods direktiv-api-*, direktiv-ui-*
                       direktiv-ingress-hl 6666, direktiv-flow-hl 7777  pod direktiv-flow-* (containers ingress, flow)
                       direktiv-functions-hl 5555                       pod direktiv-functions-*
-    direktiv-services-direktiv   knative Services, the sidecar's flow secret, the init pods' secret
+    direktiv-services-direktiv   knative Services, the sidecar's flow secret, the init pods' secret (or the
+                                 values' functions.namespace)
     knative-serving-knative      ConfigMap config-contour
     cert-manager                 Secret direktiv-ca (the CA, with its key), Certificate direktiv-ca
 
@@ -44,7 +45,6 @@ from sandbox.apiserver import ApiServer, ObjectStore, secret_object
 from sandbox.scenarios import (
     NAMESPACE,
     RELEASE,
-    SERVICES_NAMESPACE,
     ClientAuth,
     Issuer,
     Scenario,
@@ -679,11 +679,12 @@ def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
                         "metadata": {"name": "default-delegation", "namespace": INTERNAL_CONTOUR},
                         "spec": {"delegations": [{"secretName": o.delegation_secret,
                                                   "targetNamespaces": list(o.delegation_targets)}]}})
+    services_namespace = scenario.services_namespace  # functions.namespace, else the chart's default
     for name in o.knative_services:
-        url = f"http://{name}.{SERVICES_NAMESPACE}.svc.cluster.local"
+        url = f"http://{name}.{services_namespace}.svc.cluster.local"
         objects.append({
             "apiVersion": "serving.knative.dev/v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": SERVICES_NAMESPACE,
+            "metadata": {"name": name, "namespace": services_namespace,
                          "labels": {"networking.knative.dev/visibility": "cluster-local",
                                     "direktiv.io/scope": "namespace"}},
             "spec": {"template": {"spec": {"containers": [{"image": f"direktiv/{name}:v1"}]}}},

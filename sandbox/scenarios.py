@@ -300,6 +300,13 @@ class Scenario:
         return yaml.safe_load(self.values_yaml) or {}
 
     @property
+    def services_namespace(self) -> str:
+        """Where the knative services and job pods run: the values' ``functions.namespace``, else the chart's."""
+        functions = self.values.get("functions")
+        configured = functions.get("namespace") if isinstance(functions, Mapping) else None
+        return str(configured) if configured else SERVICES_NAMESPACE
+
+    @property
     def suite_args(self) -> tuple[str, ...]:
         """The pytest options the suite needs for this scenario, beyond ``--kubeconfig``."""
         key = CA_KEY_SUITE_ARGS if self.ca_key_readable and self.objects.cert_manager else ()
@@ -818,8 +825,33 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
     ),
 )
 
+# -------------------------------------------------------------------------------------- how the suite reads it
+
+_MY_FUNCTIONS = "my-functions"
+
+
+def _in_my_functions(secrets: Iterable[SecretSpec]) -> tuple[SecretSpec, ...]:
+    """The conformant secrets with the services namespace's copies moved to my-functions and the knative and pod
+    certificates issued for it."""
+    certs = {"knative": "knative-my-functions", "pod": "pod-my-functions"}
+    return tuple(replace(s, namespace=_MY_FUNCTIONS if s.namespace == SERVICES_NAMESPACE else s.namespace,
+                         cert=certs.get(s.cert, s.cert)) for s in secrets)
+
+
+_READINGS: tuple[Scenario, ...] = (
+    _variant(
+        "services-namespace-from-values",
+        "functions.namespace is my-functions: knative services, the flow secret's copy and the init pods' secret "
+        "live there, and the suite finds them without --services-namespace: nothing fails",
+        values={"functions": {"namespace": _MY_FUNCTIONS}},
+        certificates=(CertSpec("knative-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}",)),
+                      CertSpec("pod-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}.pod",), _GRPC_USAGES)),
+        secrets=_in_my_functions(CONFORMANT.secrets),
+    ),
+)
+
 # Every scenario, the baselines first.
-ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
+ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS + _READINGS
 
 
 def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:

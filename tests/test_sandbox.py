@@ -432,6 +432,16 @@ def _knative_uncovered_host(sb):
     assert not facts.names_covered(leaf(shake(sb, "knative")), [NAMES["knative"]]).missing
 
 
+def _services_namespace_from_values(sb):
+    ns = "my-functions"
+    assert sb.topology.services_namespace == ns
+    assert secret_data(sb, ns, "direktiv-cert-flow") and secret_data(sb, ns, "direktiv-cert-pod")
+    assert secret_data(sb, SVC, "direktiv-cert-pod") is None
+    listed, _ = sb.store.list("serving.knative.dev", "services", ns)
+    assert {item["metadata"]["name"] for item in listed} == {"greeting", "hello-world"}
+    assert not facts.names_covered(leaf(shake(sb, "knative", server_name=f"greeting.{ns}")), [f"greeting.{ns}"]).missing
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "conformant": _conformant,
     "tls-only": _tls_only,
@@ -471,6 +481,7 @@ WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "api-503": _api_503,
     "lb-no-redirect": _lb_no_redirect,
     "knative-uncovered-host": _knative_uncovered_host,
+    "services-namespace-from-values": _services_namespace_from_values,
 }
 
 
