@@ -69,6 +69,9 @@ class EndpointEvidence:
         pod_leaves: the leaf served by each ready pod.
         anchor_source: where the trust anchor came from (``secret default/x ca.crt`` or ``--ca-file PATH``).
         anchors_der: the trust anchors used to judge the chain.
+        anchor_missing: when there are no anchors, why (probes.trust), else None.
+        anchor_store: the system trust store's path when the anchors are that store (an ACME-issued secret
+            without ca.crt), so that reports name it instead of listing its roots; else None.
         hosts: for knative, the hosts probed.
         client_identities: labels of the client certificates available (``configured``, ``foreign-ca``, ...),
             with the reason when one could not be had.
@@ -81,6 +84,8 @@ class EndpointEvidence:
     pod_leaves: tuple[PodObservation, ...] = ()
     anchor_source: str | None = None
     anchors_der: tuple[bytes, ...] = ()
+    anchor_missing: str | None = None
+    anchor_store: str | None = None
     hosts: tuple[str, ...] = ()
     client_identities: Mapping[str, str | None] = field(default_factory=dict)
 

@@ -14,7 +14,8 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
     expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
                   requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
     certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
-    endpoints     id -> {expected, pods, unreachable, anchor_source, anchors_sha256, hosts, client_identities,
+    endpoints     id -> {expected, pods, unreachable, anchor_source, anchors_sha256, anchor_store, anchor_missing,
+                         hosts, client_identities,
                          served_chain: [{sha256, pem, facts}], attempts: {name -> {observed, error, elapsed,
                          record, result}}, pod_leaves}
     secrets       "ns/name" -> {found, error, type, keys, cert_chain_sha256, ca_sha256, key_matches, problems}
@@ -316,7 +317,11 @@ def _endpoint(ser: _Serializer, ep) -> dict[str, Any]:
         "pods": list(ep.pods),
         "unreachable": ep.unreachable,
         "anchor_source": ep.anchor_source,
-        "anchors_sha256": [ser.certs.add(d, f"trust anchor of {eid}") for d in ep.anchors_der],
+        # The system trust store's ~120 roots are named by its path, not listed (an ACME-issued secret's anchors).
+        "anchors_sha256": [] if ep.anchor_store else [ser.certs.add(d, f"trust anchor of {eid}")
+                                                      for d in ep.anchors_der],
+        "anchor_store": ep.anchor_store,
+        "anchor_missing": ep.anchor_missing,
         "hosts": list(ep.hosts),
         "client_identities": {k: v for k, v in ep.client_identities.items()},
         "served_chain": [ser.certs.entry(d) for d in served],

@@ -90,6 +90,8 @@ class Issuer(str, Enum):
     SELF_SIGNED = "selfsigned-issuer"   # the TLS page's selfSigned ClusterIssuer (the lb certificate)
     INTERMEDIATE = "intermediate"       # an intermediate CA under direktiv-ca (tls.crt holds leaf + intermediate)
     OTHER_CA = "other-ca"               # an unrelated CA that is also called direktiv-system
+    ACME = "letsencrypt-prod"           # an ACME ClusterIssuer (Let's Encrypt): the sandbox signs with a stand-in
+                                        # root and intermediate, and the secret gets no ca.crt, as from ACME
 
 
 class Engine(str, Enum):
@@ -281,6 +283,9 @@ class Scenario:
         expected_failures: the (control ID, endpoint ID) pairs that must fail or error; ``cluster`` for K-*.
         ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--ca-key-secret``).
         extra_suite_args: further pytest options the scenario needs.
+        acme_root_for: endpoints whose trust anchor the suite gets as ``--ca-file ID=PATH``, PATH holding the
+            sandbox's stand-in ACME root (the real one would be in the system trust store; the sandbox cannot
+            reach Let's Encrypt).
     """
 
     name: str
@@ -293,6 +298,7 @@ class Scenario:
     expected_failures: frozenset[tuple[str, str]] = frozenset()
     ca_key_readable: bool = True
     extra_suite_args: tuple[str, ...] = ()
+    acme_root_for: tuple[str, ...] = ()
 
     @property
     def values(self) -> dict:
@@ -848,6 +854,14 @@ _READINGS: tuple[Scenario, ...] = (
                       CertSpec("pod-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}.pod",), _GRPC_USAGES)),
         secrets=_in_my_functions(CONFORMANT.secrets),
     ),
+    replace(_variant(
+        "lb-acme",
+        "the lb's certificate comes from an ACME ClusterIssuer (letsencrypt-prod), so its secret has no ca.crt; the "
+        "suite trusts the (stand-in) ACME root for the lb through --ca-file lb=PATH: nothing fails",
+        certificates=(CertSpec("lb-acme", Issuer.ACME, (_LB_HOST,), _DEFAULT_USAGES + ("server auth",)),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-lb", cert="lb-acme",
+                                keys=("tls.crt", "tls.key")),
+    ), acme_root_for=("lb",)),
 )
 
 # Every scenario, the baselines first.

@@ -70,8 +70,9 @@ def sandbox():
 
 
 def _gather(running, **options):
-    return gather_evidence(RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=("cert-manager", "direktiv-ca"),
-                                      timeout=STEP_TIMEOUT, **options), INTERMEDIATE)
+    options = RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=("cert-manager", "direktiv-ca"),
+                         timeout=STEP_TIMEOUT, **options)
+    return gather_evidence(options, INTERMEDIATE)
 
 
 def test_without_the_option_the_run_finds_everything_in_the_values_namespace(sandbox):
