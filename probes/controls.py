@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 
 from cryptography import x509
 
-from probes import x509 as facts
+from probes import trust, x509 as facts
 from probes.catalog import CLUSTER, applies
 from probes.evidence import (
     BASELINE, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key,
@@ -24,7 +24,7 @@ from probes.evidence import (
 )
 from probes.profile import Profile
 from probes.tls import HandshakeOutcome, HandshakeResult, Rejection
-from probes.topology import Mode
+from probes.topology import Mode, SecretRef
 
 __all__ = ["Status", "Verdict", "judge", "observed_mode"]
 
@@ -218,7 +218,9 @@ def _no_anchor(ev: Evidence, ep: EndpointEvidence) -> str:
         return f"no trust anchor for {spec.id}: secret {secret.ref} could not be read ({secret.error.rstrip('.')})"
     if secret is not None and not secret.found:
         return f"no trust anchor for {spec.id}: secret {secret.ref} does not exist"
-    return f"no trust anchor for {spec.id}: {ep.anchor_source or 'no secret'} holds no usable ca.crt"
+    # probes.trust says why there is none (no ca.crt, an ACME issuer that could not be read, ...)
+    why = ep.anchor_missing or f"{ep.anchor_source or 'no secret'} holds no usable ca.crt"
+    return f"no trust anchor for {spec.id}: {why}"
 
 
 def _cert(der: bytes) -> x509.Certificate:
@@ -241,7 +243,7 @@ def _mode_name(mode: Mode) -> str:
 def _chain_trusted(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {endpoint}=PATH")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
     found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "",
              "trust_method": getattr(result.method, "value", str(result.method))}
@@ -612,7 +614,7 @@ def _no_secrets() -> None:
 
 
 def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
-    problems, errors = [], []
+    problems, errors, fine = [], [], []
     count = 0
     for req, ns, s in _required(ev):
         count += 1
@@ -622,12 +624,16 @@ def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
         elif not s.found:
             problems.append(f"secret {ns}/{req.name} is missing (needed for {why}): create it or copy it into namespace {ns}")
         else:
-            lacking = [k for k in ("tls.crt", "tls.key", "ca.crt") if k not in s.keys]
+            lacking = [k for k in ("tls.crt", "tls.key") if k not in s.keys]
             if s.type != "kubernetes.io/tls":
                 problems.append(f"secret {ns}/{req.name} has type {s.type}, expected kubernetes.io/tls")
             if lacking:
-                hint = " (kubectl create secret tls writes no ca.crt; let cert-manager issue it)" if lacking == ["ca.crt"] else ""
-                problems.append(f"secret {ns}/{req.name} lacks {', '.join(lacking)}{hint}")
+                problems.append(f"secret {ns}/{req.name} lacks {', '.join(lacking)}")
+            if "ca.crt" not in s.keys:  # fine only from an ACME issuer, where nothing reads it
+                absent = trust.ca_crt_absence(trust.acme_issuance_in(ev.objects, SecretRef(ns, req.name)),
+                                              [use.source for use in req.uses if use.namespace == ns])
+                {trust.Absence.FINE: fine, trust.Absence.NEEDED: problems,
+                 trust.Absence.UNKNOWN: errors}[absent.status].append(absent.reason)
             for problem in s.problems:  # the keys are there but do not hold what they must: the cluster's fault
                 problems.append(f"{problem}: reissue secret {ns}/{req.name}")
     if count == 0:
@@ -636,6 +642,9 @@ def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
         return Status.FAIL, "; ".join(problems), {"failing": str(len(problems))}
     if errors:
         _error("; ".join(errors))
+    if fine:
+        return Status.PASS, (f"all {count} required secret copies exist with tls.crt, tls.key and ca.crt, "
+                             f"except: {'; '.join(fine)}"), {"acme": str(len(fine))}
     return Status.PASS, f"all {count} required secret copies exist with tls.crt, tls.key and ca.crt", {}
 
 

@@ -164,6 +164,9 @@ class EndpointEvidence:
             was spent), or None.
         anchor_source: where the trust anchor came from (``secret default/x ca.crt`` or ``--ca-file PATH``).
         anchors_der: the trust anchors used to judge the chain.
+        anchor_missing: when there are no anchors, why (probes.trust), else None.
+        anchor_store: the system trust store's path when the anchors are that store (an ACME-issued secret
+            without ca.crt), so that reports name it instead of listing its roots; else None.
         hosts: for knative, the hosts probed (those of the knative services; the probe name when none exist).
         hosts_error: for knative, why the knative services could not be listed (then the probe name stands in for
             them and N-SNI-COVERAGE cannot pass), or None.
@@ -176,6 +179,8 @@ class EndpointEvidence:
     unreachable: str | None = None
     anchor_source: str | None = None
     anchors_der: tuple[bytes, ...] = ()
+    anchor_missing: str | None = None
+    anchor_store: str | None = None
     hosts: tuple[str, ...] = ()
     hosts_error: str | None = None
     client_identities: Mapping[ClientCert, str | None] = field(default_factory=dict)

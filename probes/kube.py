@@ -490,6 +490,14 @@ class Cluster:
                                    version=version, namespace=namespace, plural=plural)
         return None if listed is None else list(listed.get("items") or [])
 
+    def cluster_custom_objects(self, group: str, version: str, plural: str) -> list[dict] | None:
+        """The cluster-scoped custom objects of one kind (e.g. cert-manager's ClusterIssuers), or None when the
+        cluster does not serve the kind (its CRD is absent)."""
+        where = f"{plural}.{group}/{version} at the cluster scope"
+        listed = self._get_or_none(where, "/apis/{group}/{version}/{plural}", group=group, version=version,
+                                   plural=plural)
+        return None if listed is None else list(listed.get("items") or [])
+
     def helm_release(self, namespace: str, release: str) -> "HelmRelease | None":
         """The installed revision of a Helm 3 release: the highest-version ``deployed`` release secret
         (labels owner=helm, name=<release>, status=deployed), decoded; None when there is none."""

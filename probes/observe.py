@@ -20,7 +20,7 @@ from typing import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from probes import pki, x509 as x509facts
+from probes import pki, trust, x509 as x509facts
 from probes.errors import BudgetExhausted, CertificateError, ProbeError
 from probes.evidence import Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence
 from probes.forward import PortForwarder
@@ -55,8 +55,7 @@ class ObserveOptions:
         timeouts: per-step limits.
         budget: seconds for the whole gathering (None: unbounded).
         profile: the TLS profile (which legacy versions and weak families to offer).
-        ca_file_pem: trust anchors from ``--ca-file`` instead of each secret's ``ca.crt``.
-        ca_file_source: how to name that file in messages.
+        ca_files: trust anchors from ``--ca-file`` (per endpoint or for all) instead of each secret's ``ca.crt``.
         ca_key_secret: ``(namespace, name)`` of the CA secret whose key mints the expired and no-clientAuth
             client certificates (``--ca-key-secret``); None skips those two probes.
         workers: size of the probe thread pool.
@@ -65,8 +64,7 @@ class ObserveOptions:
     timeouts: Timeouts = DEFAULT_TIMEOUTS
     budget: float | None = None
     profile: Profile | None = None
-    ca_file_pem: bytes | None = None
-    ca_file_source: str = ""
+    ca_files: trust.CaFiles = trust.CaFiles()
     ca_key_secret: tuple[str, str] | None = None
     workers: int = DEFAULT_WORKERS
 
@@ -107,6 +105,7 @@ class _Run:
         self.forwards_of: dict[tuple[str, str], list[PortForwarder]] = {}
         self._lock = threading.Lock()
         self.raw: dict[tuple[str, str], _RawSecret] = {}
+        self.objects: dict[str, ObjectRead] = {}  # the object reads, for the ACME issuer of a secret
         self.budget_cut = False  # some step was cut short by the budget
 
     # -- budget -----------------------------------------------------------------------------------------------
@@ -251,17 +250,25 @@ def _read_objects(run: _Run) -> dict[str, ObjectRead]:
     }
     futures = {k: run.pool.submit(_read_object, what, fn, absent) for k, (what, fn, absent) in jobs.items()}
 
-    def certificates():
+    def cert_manager(plural: str):
         found: list[dict] = []
         for ns in secret_namespaces:
-            items = c.custom_objects("cert-manager.io", "v1", ns, "certificates")
+            items = c.custom_objects("cert-manager.io", "v1", ns, plural)
             if items is None:
                 return None
             found.extend(items)
         return found
 
     futures["certificates"] = run.pool.submit(
-        _read_object, "cert-manager Certificates", certificates, "the cert-manager Certificate CRD is not installed")
+        _read_object, "cert-manager Certificates", lambda: cert_manager("certificates"),
+        "the cert-manager Certificate CRD is not installed")
+    # who issues a secret without ca.crt (probes.trust.acme_issuance)
+    futures[trust.ISSUERS] = run.pool.submit(
+        _read_object, "cert-manager Issuers", lambda: cert_manager("issuers"),
+        "the cert-manager Issuer CRD is not installed")
+    futures[trust.CLUSTER_ISSUERS] = run.pool.submit(
+        _read_object, "cert-manager ClusterIssuers", lambda: c.cluster_custom_objects(
+            "cert-manager.io", "v1", "clusterissuers"), "the cert-manager ClusterIssuer CRD is not installed")
     return {k: f.result() for k, f in futures.items()}
 
 
@@ -353,21 +360,13 @@ def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
 # -- endpoints ------------------------------------------------------------------------------------------------
 
 
-def _anchors(run: _Run, spec: EndpointSpec) -> tuple[tuple[bytes, ...], str | None]:
-    if run.options.ca_file_pem is not None:
-        certs = x509facts.load_pem_bundle(run.options.ca_file_pem, source=run.options.ca_file_source)
-        return tuple(c.public_bytes(Encoding.DER) for c in certs), run.options.ca_file_source
-    if spec.secret is None:
-        return (), None
-    raw = run.raw.get((spec.secret.namespace, spec.secret.name))
-    source = f"secret {spec.secret.namespace}/{spec.secret.name} ca.crt"
-    if raw is None or "ca.crt" not in raw.data:
-        return (), source
-    try:
-        certs = x509facts.load_pem_bundle(raw.data["ca.crt"], source=source)
-    except CertificateError:
-        return (), source
-    return tuple(c.public_bytes(Encoding.DER) for c in certs), source
+def _anchors(run: _Run, spec: EndpointSpec) -> trust.TrustAnchors:
+    # the choice (--ca-file, the secret's ca.crt, the system store for an ACME-issued secret) is
+    # probes.trust.endpoint_anchors; this only hands it what was read.
+    raw = run.raw.get((spec.secret.namespace, spec.secret.name)) if spec.secret else None
+    return trust.endpoint_anchors(
+        spec, secret_data=raw.data if raw is not None else None, ca_files=run.options.ca_files,
+        issuance=lambda: trust.acme_issuance_in(run.objects, spec.secret))
 
 
 def _no_pod_reason(run: _Run, spec: EndpointSpec) -> str:
@@ -469,8 +468,10 @@ def _finish_pod(run: _Run, plan: Plan, state: _PodRun) -> PodEvidence:
 
 def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], hosts_error: str | None,
                       ca, ca_reason: str) -> EndpointEvidence:
-    anchors, anchor_source = _anchors(run, spec)
-    base = dict(anchors_der=anchors, anchor_source=anchor_source, hosts=hosts, hosts_error=hosts_error)
+    trusted = _anchors(run, spec)  # the anchors, and why there are none, come from probes.trust
+    anchors, anchor_source = trusted.anchors_der, trusted.source
+    base = dict(anchors_der=anchors, anchor_source=anchor_source, anchor_missing=trusted.missing,
+                anchor_store=trusted.store, hosts=hosts, hosts_error=hosts_error)
     if not spec.deployed:
         return EndpointEvidence(spec, **base)
     if run.budget.exhausted:
@@ -524,7 +525,7 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
     try:
         secret_jobs = {(ns, req.name): run.pool.submit(_read_secret, run, ns, req.name)
                        for req in topology.secrets for ns in req.namespaces}
-        objects = _read_objects(run)
+        objects = run.objects = _read_objects(run)  # run.objects: the ACME issuers behind the anchors
         for key, future in secret_jobs.items():
             secrets[key] = future.result()
         ca, ca_reason = _read_ca(run)

@@ -28,7 +28,6 @@ SANDBOX_KEY = pytest.StashKey[Any]()
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_RELEASE = "direktiv"
-DEFAULT_SERVICES_NAMESPACE = "direktiv-services-direktiv"
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -49,6 +48,15 @@ def _namespaced_name(text: str) -> tuple[str, str]:
     return ns, name
 
 
+def _ca_file(text: str) -> tuple[str | None, str]:
+    from probes.trust import parse_ca_file_option
+
+    try:
+        return parse_ca_file_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("direktiv-tls", "Direktiv TLS conformance")
     group.addoption("--kubeconfig", metavar="PATH", default=None,
@@ -58,12 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="namespace of the Direktiv release. Default: %(default)r")
     group.addoption("--release", metavar="NAME", default=DEFAULT_RELEASE,
                     help="Helm release name. Default: %(default)r")
-    group.addoption("--services-namespace", metavar="NS", default=DEFAULT_SERVICES_NAMESPACE,
-                    help="namespace of Direktiv's knative and pod services. Default: %(default)r")
+    group.addoption("--services-namespace", metavar="NS", default=None,
+                    help="namespace of Direktiv's knative and pod services, overriding the values' "
+                         "functions.namespace. Default: functions.namespace, else 'direktiv-services-direktiv'")
     group.addoption("--values", metavar="FILE", default=None,
                     help="Helm values on top of the release's (or the whole expectation when the release cannot be read)")
-    group.addoption("--ca-file", metavar="PEM", default=None,
-                    help="trust anchor(s) instead of each secret's ca.crt")
+    group.addoption("--ca-file", metavar="[ENDPOINT=]PEM", default=None, action="append", type=_ca_file,
+                    help="trust anchors instead of the secrets' ca.crt (or the system trust store): PEM for every "
+                         "endpoint, ENDPOINT=PEM (e.g. lb=root.pem) for one; repeatable. Default: none")
     group.addoption("--ca-key-secret", metavar="NS/NAME", default=None, type=_namespaced_name,
                     help="CA secret whose key mints an expired and a no-clientAuth client certificate (memory only)")
     group.addoption("--profile", metavar="NAME|FILE", default="intermediate",
@@ -100,7 +110,7 @@ class ConformanceState:
         opt = self.config.option
         return RunOptions(
             kubeconfig=self.kubeconfig, context=opt.context, namespace=opt.namespace, release=opt.release,
-            services_namespace=opt.services_namespace, values=opt.values, ca_file=opt.ca_file,
+            services_namespace=opt.services_namespace, values=opt.values, ca_files=tuple(opt.ca_file or ()),
             ca_key_secret=opt.ca_key_secret, timeout=opt.timeout, budget=opt.budget)
 
     def gather(self) -> Any:
@@ -125,6 +135,10 @@ class ConformanceState:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "control(id): the control of CONTROLS.md this test judges")
+    # Six roots of the system trust store (GoDaddy and Starfield G2, SECOM RootCA2, HARICA 2015) have serial 0,
+    # which cryptography warns about on every load; they are real roots, so they stay anchors, silently.
+    config.addinivalue_line("filterwarnings", "ignore:Parsed a serial number which wasn't positive:"
+                                              "cryptography.utils.CryptographyDeprecationWarning")
     if not _conformance_run(config):
         return
     # grpcio's C core logs every refused handshake, and the suite provokes them on purpose.
@@ -167,6 +181,11 @@ def _start_sandbox(config: pytest.Config) -> str:
         value = extra.pop(0) if extra and not extra[0].startswith("--") else None
         if flag == "--ca-key-secret" and config.option.ca_key_secret is None and value:
             config.option.ca_key_secret = _namespaced_name(value)
+        if flag == "--ca-file" and value:  # the sandbox's stand-in roots, unless the user names that endpoint's
+            given = config.option.ca_file or []
+            endpoint, path = _ca_file(value)
+            if all(e != endpoint for e, _ in given):
+                config.option.ca_file = [*given, (endpoint, path)]
     return str(running.kubeconfig_path)
 
 

@@ -14,9 +14,10 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
     expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
                   requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
     certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
-    endpoints     id -> {expected, unreachable, anchor_source, anchors_sha256, hosts, hosts_error,
-                         client_identities, pods: [{pod, port, unreachable, served_chain: [{sha256, pem, facts}],
-                         attempts: {key -> {observed, error, elapsed, record, result}}}]}
+    endpoints     id -> {expected, unreachable, anchor_source, anchors_sha256, anchor_store, anchor_missing, hosts,
+                         hosts_error, client_identities, pods: [{pod, port, unreachable,
+                         served_chain: [{sha256, pem, facts}], attempts: {key -> {observed, error, elapsed, record,
+                         result}}}]}
     secrets       "ns/name" -> {found, error, type, keys, cert_chain_sha256, ca_sha256, key_matches, problems}
     objects       name -> {what, value, absent_reason, error}
     verdicts      control -> endpoint -> {status, message, facts, test, outcome}
@@ -316,7 +317,11 @@ def _endpoint(ser: _Serializer, ep) -> dict[str, Any]:
         "expected": ser.value(ep.spec, f"endpoint {eid}"),
         "unreachable": ep.unreachable,
         "anchor_source": ep.anchor_source,
-        "anchors_sha256": [ser.certs.add(d, f"trust anchor of {eid}") for d in ep.anchors_der],
+        # The system trust store's ~120 roots are named by its path, not listed (an ACME-issued secret's anchors).
+        "anchors_sha256": [] if ep.anchor_store else [ser.certs.add(d, f"trust anchor of {eid}")
+                                                      for d in ep.anchors_der],
+        "anchor_store": ep.anchor_store,
+        "anchor_missing": ep.anchor_missing,
         "hosts": list(ep.hosts),
         "hosts_error": ep.hosts_error,
         "client_identities": {getattr(k, "value", k): v for k, v in ep.client_identities.items()},

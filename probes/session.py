@@ -9,9 +9,8 @@ Nothing here depends on pytest, so the project's tests and the benchmarks call i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from probes.errors import CertificateError, ProbeError, UsageError
+from probes.errors import ProbeError, UsageError
 
 __all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "expected_configuration",
            "gather_evidence"]
@@ -27,9 +26,12 @@ class RunOptions:
 
     Attributes:
         kubeconfig: path, or None for ``$KUBECONFIG`` / ``~/.kube/config``.
-        context, namespace, release, services_namespace: where Direktiv is.
+        context, namespace, release: where Direktiv is.
+        services_namespace: where its knative and pod services run; None follows the values'
+            ``functions.namespace`` (else the chart's default).
         values: a Helm values file on top of the release's values.
-        ca_file: trust anchors instead of each secret's ``ca.crt``.
+        ca_files: ``--ca-file`` options as ``(endpoint ID or None for all, path)``: trust anchors instead of the
+            secrets' ``ca.crt`` (or the system trust store).
         ca_key_secret: ``(namespace, name)`` of the CA secret for minting bad client certificates.
         timeout: seconds for each network step.
         budget: seconds for the whole gathering.
@@ -39,9 +41,9 @@ class RunOptions:
     context: str | None = None
     namespace: str = "default"
     release: str = "direktiv"
-    services_namespace: str = "direktiv-services-direktiv"
+    services_namespace: str | None = None
     values: str | None = None
-    ca_file: str | None = None
+    ca_files: tuple[tuple[str | None, str], ...] = ()
     ca_key_secret: tuple[str, str] | None = None
     timeout: float = 5.0
     budget: float | None = None
@@ -66,7 +68,7 @@ def check_usage(options: RunOptions) -> None:
     from probes.helm import load_values_file
     from probes.kube import Cluster
     from probes.timeouts import Timeouts
-    from probes.x509 import load_pem_bundle
+    from probes.trust import load_ca_files
 
     with Cluster.from_kubeconfig(options.kubeconfig, context=options.context,
                                  timeouts=Timeouts.uniform(options.timeout)) as cluster:
@@ -74,16 +76,7 @@ def check_usage(options: RunOptions) -> None:
             _check_ca_key_secret(cluster, options.ca_key_secret)
     if options.values:
         load_values_file(options.values)
-    if options.ca_file:
-        path = Path(options.ca_file)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--ca-file {path}: cannot be read ({exc.strerror}); pass a PEM file of CA certificates") from None
-        try:
-            load_pem_bundle(data, source=f"--ca-file {path}")
-        except CertificateError as exc:
-            raise UsageError(f"{exc}; pass a PEM file of CA certificates") from None
+    load_ca_files(options.ca_files)
 
 
 def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
@@ -153,7 +146,8 @@ def gather_evidence(options: RunOptions, profile):
     from probes.kube import Cluster
     from probes.observe import ObserveOptions, gather
     from probes.timeouts import Timeouts
-    from probes.topology import derive_topology
+    from probes.topology import derive_topology, services_namespace_notice
+    from probes.trust import load_ca_files
 
     timeouts = Timeouts.uniform(options.timeout)
     try:
@@ -164,9 +158,12 @@ def gather_evidence(options: RunOptions, profile):
         expected = expected_configuration(cluster, options)
         topology = derive_topology(expected.values, release=options.release, namespace=options.namespace,
                                    services_namespace=options.services_namespace)
-        ca_file_pem = Path(options.ca_file).read_bytes() if options.ca_file else None
+        try:
+            ca_files = load_ca_files(options.ca_files)
+        except UsageError as exc:  # changed since check_usage read it
+            raise ObservationError(str(exc)) from None
         observe = ObserveOptions(
-            timeouts=timeouts, budget=options.budget, profile=profile, ca_file_pem=ca_file_pem,
-            ca_file_source=f"--ca-file {options.ca_file}" if options.ca_file else "",
+            timeouts=timeouts, budget=options.budget, profile=profile, ca_files=ca_files,
             ca_key_secret=options.ca_key_secret)
-        return gather(cluster, topology, observe, source=expected.source, notices=expected.notices)
+        notices = expected.notices + (services_namespace_notice(topology),)
+        return gather(cluster, topology, observe, source=expected.source, notices=notices)

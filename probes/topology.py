@@ -32,6 +32,7 @@ __all__ = [
     "ENDPOINT_IDS",
     "Mode",
     "EndpointKind",
+    "NamespaceSource",
     "SecretRef",
     "EndpointSpec",
     "SecretUse",
@@ -44,6 +45,7 @@ __all__ = [
     "InitPodSANExpectation",
     "Topology",
     "derive_topology",
+    "services_namespace_notice",
     "knative_host",
     "knative_probe_host",
     "with_knative_hosts",
@@ -74,6 +76,14 @@ class Mode(str, Enum):
     PLAINTEXT = "plaintext"
     TLS = "tls"
     MTLS = "mtls"
+
+
+class NamespaceSource(str, Enum):
+    """Where the services namespace came from."""
+
+    GIVEN = "given"      # the caller named it (the suite's --services-namespace)
+    VALUES = "values"    # the values' functions.namespace
+    DEFAULT = "default"  # neither: the chart's default, direktiv-services-direktiv
 
 
 class EndpointKind(str, Enum):
@@ -320,6 +330,8 @@ class Topology:
         release: the Helm release name (service names follow it).
         namespace: the release namespace.
         services_namespace: where knative services and job pods run.
+        services_namespace_source: where :attr:`services_namespace` came from (given, the values'
+            ``functions.namespace``, or the built-in default).
         endpoints: the seven endpoints, in :data:`ENDPOINT_IDS` order.
         secrets: each TLS secret the configuration names, once per name, with all its namespaces.
         ca_groups: secrets that must share a CA.
@@ -347,6 +359,7 @@ class Topology:
     init_pod_san: InitPodSANExpectation
     knative_probe_host: str
     notices: tuple[str, ...] = ()
+    services_namespace_source: NamespaceSource = NamespaceSource.DEFAULT
     values: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def endpoint(self, endpoint_id: str) -> EndpointSpec:
@@ -381,6 +394,18 @@ def _plain(obj: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
+
+
+def services_namespace_notice(topology: Topology, *, given_as: str = "--services-namespace") -> str:
+    """One sentence for the run's output: which services namespace is used and where it came from (``given_as``
+    names how a caller-given namespace was given)."""
+    ns = topology.services_namespace
+    if topology.services_namespace_source is NamespaceSource.GIVEN:
+        return f"the services namespace is {ns}, as given by {given_as}"
+    if topology.services_namespace_source is NamespaceSource.VALUES:
+        return f"the services namespace is {ns}, from the values' functions.namespace"
+    return (f"the services namespace is {ns}, the built-in default (the values set no functions.namespace; "
+            f"pass {given_as} NS if it is elsewhere)")
 
 
 def knative_host(service: str, services_namespace: str = DEFAULT_SERVICES_NAMESPACE) -> str:
@@ -507,7 +532,10 @@ def derive_topology(
     configured_services_ns = read.text("functions.namespace", "")
     if services_namespace is None:
         services_namespace = configured_services_ns or DEFAULT_SERVICES_NAMESPACE
-    elif configured_services_ns and configured_services_ns != services_namespace:
+        ns_source = NamespaceSource.VALUES if configured_services_ns else NamespaceSource.DEFAULT
+    else:
+        ns_source = NamespaceSource.GIVEN
+    if ns_source is NamespaceSource.GIVEN and configured_services_ns and configured_services_ns != services_namespace:
         notices.append(
             f"values set functions.namespace to {configured_services_ns}, but the run uses the services namespace "
             f"{services_namespace} as given"
@@ -669,6 +697,7 @@ def derive_topology(
         ),
         knative_probe_host=probe_host,
         notices=tuple(_unique(notices)),
+        services_namespace_source=ns_source,
         values=values,
     )
 

@@ -6,7 +6,8 @@ What it serves (HTTPS with its own CA, bearer-token auth), with the wire shapes 
 - get and list of namespaced ``secrets``, ``services``, ``pods``, ``configmaps``, ``endpoints`` (core v1) and
   ``endpointslices`` (discovery.k8s.io/v1), list across namespaces, ``labelSelector`` (equality and set-based);
 - custom objects under ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`` for the resources the
-  store serves (a CRD that is not installed answers ``404 page not found``, as a real server does);
+  store serves (a CRD that is not installed answers ``404 page not found``, as a real server does), and the list
+  of cluster-scoped ones (ClusterIssuers) under ``/apis/{group}/{version}/{plural}``;
 - ``pods/{name}/portforward`` as kubelet serves it over websockets (``v4.channel.k8s.io``,
   ``v4.base64.channel.k8s.io`` or no subprotocol): per requested port *i* a ``[2i, lo, hi]`` frame on the data
   channel and ``[2i+1, lo, hi]`` on the error channel, then a TCP connection to ``port_target(ns, pod, port)``;
@@ -116,6 +117,7 @@ _PLURALS = {
     ("projectcontour.io", "HTTPProxy"): "httpproxies",
     ("cert-manager.io", "Certificate"): "certificates",
     ("cert-manager.io", "Issuer"): "issuers",
+    ("cert-manager.io", "ClusterIssuer"): "clusterissuers",
     ("serving.knative.dev", "Service"): "services",
     ("networking.k8s.io", "Ingress"): "ingresses",
 }
@@ -240,13 +242,14 @@ class ObjectStore:
             self._resources[(group, version, plural)] = kind
 
     def add(self, obj: dict, *, plural: str | None = None) -> dict:
-        """Store an object (``apiVersion``, ``kind``, ``metadata.name``, ``metadata.namespace``), replacing
-        one with the same name; fills uid, resourceVersion and creationTimestamp when absent."""
+        """Store an object (``apiVersion``, ``kind``, ``metadata.name``, and ``metadata.namespace`` unless it is
+        cluster-scoped, e.g. a ClusterIssuer: listed only at ``/apis/{group}/{version}/{plural}``), replacing one
+        with the same name; fills uid, resourceVersion and creationTimestamp when absent."""
         try:
             group, version = _split_api_version(obj["apiVersion"])
             kind, metadata = obj["kind"], obj["metadata"]
-            name, namespace = metadata["name"], metadata["namespace"]
-        except (KeyError, TypeError):
+            name, namespace = metadata["name"], metadata.get("namespace", "")
+        except (KeyError, TypeError, AttributeError):
             raise ValueError("an object needs apiVersion, kind, metadata.name and metadata.namespace") from None
         plural = plural or _PLURALS.get((group, kind))
         if plural is None:

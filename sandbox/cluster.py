@@ -10,7 +10,8 @@ Direktiv-shaped objects and forwards ``pods/portforward`` to those servers.
     default           direktiv-api-service 8080, direktiv-ui 8080      pods direktiv-api-*, direktiv-ui-*
                       direktiv-ingress-hl 6666, direktiv-flow-hl 7777  pod direktiv-flow-* (containers ingress, flow)
                       direktiv-functions-hl 5555                       pod direktiv-functions-*
-    direktiv-services-direktiv   knative Services, the sidecar's flow secret, the init pods' secret
+    direktiv-services-direktiv   knative Services, the sidecar's flow secret, the init pods' secret (or the
+                                 values' functions.namespace)
     knative-serving-knative      ConfigMap config-contour
     cert-manager                 Secret direktiv-ca (the CA, with its key), Certificate direktiv-ca
 
@@ -44,7 +45,6 @@ from sandbox.apiserver import ApiServer, ObjectStore, secret_object
 from sandbox.scenarios import (
     NAMESPACE,
     RELEASE,
-    SERVICES_NAMESPACE,
     ClientAuth,
     Issuer,
     Scenario,
@@ -181,14 +181,15 @@ class RunningSandbox:
 # ----------------------------------------------------------------------------------------------------------- PKI
 
 
-def _intermediate(root: pki.CertificateAuthority) -> pki.CertificateAuthority:
+def _intermediate(root: pki.CertificateAuthority,
+                  common_name: str = "direktiv-intermediate") -> pki.CertificateAuthority:
     """An intermediate CA signed by ``root`` (cert-manager's CA issuer backed by an intermediate)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     root_key = serialization.load_pem_private_key(root.key.bytes(), password=None)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "direktiv-intermediate")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(root.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -213,6 +214,7 @@ class _Pki:
         self.ca = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
         self._cas: dict[Issuer, pki.CertificateAuthority] = {Issuer.CA: self.ca}
         self._certs: dict[str, pki.IssuedCertificate] = {}
+        self._acme_root: pki.CertificateAuthority | None = None
 
     def authority(self, issuer: Issuer) -> pki.CertificateAuthority:
         if issuer not in self._cas:
@@ -220,14 +222,21 @@ class _Pki:
                 self._cas[issuer] = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
             elif issuer is Issuer.INTERMEDIATE:
                 self._cas[issuer] = _intermediate(self.ca)
+            elif issuer is Issuer.ACME:  # Let's Encrypt's shape: a root (in the system store) and an intermediate
+                self._acme_root = pki.CertificateAuthority.self_signed("sandbox ACME stand-in root", key_type="ecdsa")
+                self._cas[issuer] = _intermediate(self._acme_root, "sandbox ACME stand-in intermediate")
             else:
                 raise ValueError(f"{issuer.value} is not a CA")
         return self._cas[issuer]
 
     def ca_pem(self, issuer: Issuer) -> bytes:
-        """What ``ca.crt`` holds for a certificate from ``issuer`` (the root, for the intermediate)."""
+        """What ``ca.crt`` holds for a certificate from ``issuer`` (the root, for the intermediates; an ACME
+        issuer writes no ca.crt, and this is the root a client would trust)."""
         if issuer is Issuer.INTERMEDIATE:
             return self.ca.cert_pem
+        if issuer is Issuer.ACME:
+            self.authority(issuer)
+            return self._acme_root.cert_pem
         return self.authority(issuer).cert_pem
 
     def issued(self, cert_id: str) -> pki.IssuedCertificate:
@@ -245,8 +254,8 @@ class _Pki:
         authority = self.authority(spec.issuer)
         digest = hashes.SHA1() if spec.signature_hash == "sha1" else hashes.SHA256()
         issued = authority.issue(spec.dns_names, usages=spec.usages, signature_hash=digest, **window)
-        if spec.issuer is Issuer.INTERMEDIATE:  # cert-manager: tls.crt = leaf + intermediate, ca.crt = the root
-            issued = replace(issued, chain_pem=issued.chain_pem + authority.cert_pem, ca_pem=self.ca.cert_pem)
+        if spec.issuer in (Issuer.INTERMEDIATE, Issuer.ACME):  # tls.crt = leaf + intermediate, ca.crt = the root
+            issued = replace(issued, chain_pem=issued.chain_pem + authority.cert_pem, ca_pem=self.ca_pem(spec.issuer))
         return issued
 
 
@@ -618,10 +627,28 @@ def _service_objects(service: _Service, pods: list[dict], cluster_ip: str) -> li
     return [svc, endpoints, slice_]
 
 
+_ISSUER_NAMES = {Issuer.CA: "direktiv-ca", Issuer.SELF_SIGNED: "selfsigned-issuer",
+                 Issuer.INTERMEDIATE: "direktiv-intermediate-ca", Issuer.OTHER_CA: "other-ca",
+                 Issuer.ACME: "letsencrypt-prod"}
+
+
 def _issuer_ref(issuer: Issuer) -> dict:
-    name = {Issuer.CA: "direktiv-ca", Issuer.SELF_SIGNED: "selfsigned-issuer",
-            Issuer.INTERMEDIATE: "direktiv-intermediate-ca", Issuer.OTHER_CA: "other-ca"}[issuer]
-    return {"name": name, "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    return {"name": _ISSUER_NAMES[issuer], "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+def _cluster_issuer(issuer: Issuer) -> dict:
+    """The ClusterIssuer object behind ``_issuer_ref(issuer)``, with the spec cert-manager's docs give it."""
+    name = _ISSUER_NAMES[issuer]
+    if issuer is Issuer.SELF_SIGNED:
+        spec: dict = {"selfSigned": {}}
+    elif issuer is Issuer.ACME:
+        spec = {"acme": {"server": "https://acme-v02.api.letsencrypt.org/directory", "email": "ops@mydomain",
+                         "privateKeySecretRef": {"name": f"{name}-account-key"},
+                         "solvers": [{"http01": {"ingress": {"class": "contour-external"}}}]}}
+    else:
+        spec = {"ca": {"secretName": name}}
+    return {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": name},
+            "spec": spec, "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}}
 
 
 def _certificate_objects(scenario: Scenario, authority: _Pki, data) -> list[dict]:
@@ -683,11 +710,12 @@ def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
                         "metadata": {"name": "default-delegation", "namespace": INTERNAL_CONTOUR},
                         "spec": {"delegations": [{"secretName": o.delegation_secret,
                                                   "targetNamespaces": list(o.delegation_targets)}]}})
+    services_namespace = scenario.services_namespace  # functions.namespace, else the chart's default
     for name in o.knative_services:
-        url = f"http://{name}.{SERVICES_NAMESPACE}.svc.cluster.local"
+        url = f"http://{name}.{services_namespace}.svc.cluster.local"
         objects.append({
             "apiVersion": "serving.knative.dev/v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": SERVICES_NAMESPACE,
+            "metadata": {"name": name, "namespace": services_namespace,
                          "labels": {"networking.knative.dev/visibility": "cluster-local",
                                     "direktiv.io/scope": "namespace"}},
             "spec": {"template": {"spec": {"containers": [{"image": f"direktiv/{name}:v1"}]}}},
@@ -707,6 +735,9 @@ def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
                         "spec": {"isCA": True, "commonName": "direktiv-system", "secretName": "direktiv-ca",
                                  "issuerRef": _issuer_ref(Issuer.SELF_SIGNED)},
                         "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}})
+        used = {Issuer.SELF_SIGNED} | {scenario.certificate(s.cert).issuer for s in scenario.secrets
+                                       if s.certificate_ready is not None}
+        objects.extend(_cluster_issuer(issuer) for issuer in sorted(used, key=lambda i: i.value))
     release = HelmRelease(name=RELEASE, namespace=NAMESPACE, revision=1, status="deployed",
                           chart_values=chart_defaults(), config=scenario.values, chart_name="direktiv",
                           chart_version=CHART_VERSION)
@@ -721,6 +752,8 @@ def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, p
     store.define("serving.knative.dev/v1", "Service", "services")
     if scenario.objects.cert_manager:
         store.define("cert-manager.io/v1", "Certificate")
+        store.define("cert-manager.io/v1", "Issuer")
+        store.define("cert-manager.io/v1", "ClusterIssuer")
     for obj in _certificate_objects(scenario, authority, data) + _cluster_objects(scenario, authority):
         store.add(obj)
     for resource, namespace in scenario.objects.forbidden:
@@ -795,8 +828,21 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
     cleanup.callback(api.stop)
     path = _kubeconfig_path(cleanup, workdir, kubeconfig)
     api.write_kubeconfig(path)
-    return RunningSandbox(scenario, kubeconfig_path=path, api=api, store=store, topology=topology,
-                          ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup, targets=targets)
+    running = RunningSandbox(scenario, kubeconfig_path=path, api=api, store=store, topology=topology,
+                             ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup, targets=targets)
+    running.suite_args += _acme_root_args(scenario, authority, path, cleanup)
+    return running
+
+
+def _acme_root_args(scenario: Scenario, authority: _Pki, kubeconfig: Path, cleanup: ExitStack) -> list[str]:
+    """``--ca-file ID=PATH`` for each endpoint the scenario names, PATH (beside the kubeconfig, removed on stop)
+    holding the stand-in ACME root that a real cluster's clients would find in the system trust store."""
+    if not scenario.acme_root_for:
+        return []
+    root = kubeconfig.with_name(f"{kubeconfig.name}-acme-root.pem")
+    root.write_bytes(authority.ca_pem(Issuer.ACME))
+    cleanup.callback(root.unlink, True)
+    return [arg for endpoint in scenario.acme_root_for for arg in ("--ca-file", f"{endpoint}={root}")]
 
 
 def _kubeconfig_path(cleanup: ExitStack, workdir, kubeconfig) -> Path:

@@ -90,6 +90,8 @@ class Issuer(str, Enum):
     SELF_SIGNED = "selfsigned-issuer"   # the TLS page's selfSigned ClusterIssuer (the lb certificate)
     INTERMEDIATE = "intermediate"       # an intermediate CA under direktiv-ca (tls.crt holds leaf + intermediate)
     OTHER_CA = "other-ca"               # an unrelated CA that is also called direktiv-system
+    ACME = "letsencrypt-prod"           # an ACME ClusterIssuer (Let's Encrypt): the sandbox signs with a stand-in
+                                        # root and intermediate, and the secret gets no ca.crt, as from ACME
 
 
 class Engine(str, Enum):
@@ -296,6 +298,9 @@ class Scenario:
             refusal control of a port whose baseline handshake cannot complete); every other pair passes or skips.
         ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--ca-key-secret``).
         extra_suite_args: further pytest options the scenario needs.
+        acme_root_for: endpoints whose trust anchor the suite gets as ``--ca-file ID=PATH``, PATH holding the
+            sandbox's stand-in ACME root (the real one would be in the system trust store; the sandbox cannot
+            reach Let's Encrypt).
     """
 
     name: str
@@ -309,11 +314,19 @@ class Scenario:
     expected_errors: frozenset[tuple[str, str]] = frozenset()
     ca_key_readable: bool = True
     extra_suite_args: tuple[str, ...] = ()
+    acme_root_for: tuple[str, ...] = ()
 
     @property
     def values(self) -> dict:
         """The user values as a mapping (parsed from :attr:`values_yaml`)."""
         return yaml.safe_load(self.values_yaml) or {}
+
+    @property
+    def services_namespace(self) -> str:
+        """Where the knative services and job pods run: the values' ``functions.namespace``, else the chart's."""
+        functions = self.values.get("functions")
+        configured = functions.get("namespace") if isinstance(functions, Mapping) else None
+        return str(configured) if configured else SERVICES_NAMESPACE
 
     @property
     def suite_args(self) -> tuple[str, ...]:
@@ -890,8 +903,41 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
     ),
 )
 
+# -------------------------------------------------------------------------------------- how the suite reads it
+
+_MY_FUNCTIONS = "my-functions"
+
+
+def _in_my_functions(secrets: Iterable[SecretSpec]) -> tuple[SecretSpec, ...]:
+    """The conformant secrets with the services namespace's copies moved to my-functions and the knative and pod
+    certificates issued for it."""
+    certs = {"knative": "knative-my-functions", "pod": "pod-my-functions"}
+    return tuple(replace(s, namespace=_MY_FUNCTIONS if s.namespace == SERVICES_NAMESPACE else s.namespace,
+                         cert=certs.get(s.cert, s.cert)) for s in secrets)
+
+
+_READINGS: tuple[Scenario, ...] = (
+    _variant(
+        "services-namespace-from-values",
+        "functions.namespace is my-functions: knative services, the flow secret's copy and the init pods' secret "
+        "live there, and the suite finds them without --services-namespace: nothing fails",
+        values={"functions": {"namespace": _MY_FUNCTIONS}},
+        certificates=(CertSpec("knative-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}",)),
+                      CertSpec("pod-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}.pod",), _GRPC_USAGES)),
+        secrets=_in_my_functions(CONFORMANT.secrets),
+    ),
+    replace(_variant(
+        "lb-acme",
+        "the lb's certificate comes from an ACME ClusterIssuer (letsencrypt-prod), so its secret has no ca.crt; the "
+        "suite trusts the (stand-in) ACME root for the lb through --ca-file lb=PATH: nothing fails",
+        certificates=(CertSpec("lb-acme", Issuer.ACME, (_LB_HOST,), _DEFAULT_USAGES + ("server auth",)),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-lb", cert="lb-acme",
+                                keys=("tls.crt", "tls.key")),
+    ), acme_root_for=("lb",)),
+)
+
 # Every scenario, the baselines first.
-ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS
+ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS + _READINGS
 
 
 def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:

@@ -86,6 +86,23 @@ def test_ca_file_without_certificates(suite_dir):
     _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-file", "ca.pem"), "ca.pem")
 
 
+def test_ca_file_for_an_unknown_endpoint(suite_dir):
+    suite_dir.path.joinpath("ca.pem").write_text("not a certificate")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-file", "edge=ca.pem"),
+                 "'edge' in 'edge=ca.pem' is no endpoint ID", "lb, api")
+
+
+def test_ca_file_for_one_endpoint_that_cannot_be_read(suite_dir):
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-file", "lb=missing.pem"),
+                 "--ca-file lb=missing.pem: missing.pem cannot be read")
+
+
+def test_ca_file_for_one_endpoint_without_certificates(suite_dir):
+    suite_dir.path.joinpath("ca.pem").write_text("not a certificate")
+    _usage_error(suite_dir.runpytest("--kubeconfig", "kubeconfig", "--ca-file", "ca.pem", "--ca-file", "lb=ca.pem"),
+                 "--ca-file ca.pem holds no PEM certificate")
+
+
 def test_unknown_sandbox_scenario(suite_dir):
     _usage_error(suite_dir.runpytest("--sandbox", "no-such-scenario"), "no-such-scenario", "conformant")
 

@@ -175,7 +175,11 @@ def test_cluster_objects_are_served(cluster):
     assert all(c["status"]["conditions"][0]["status"] == "True" for c in certificates)
     knative = cluster.custom_objects("serving.knative.dev", "v1", SVC, "services")
     assert [k["metadata"]["name"] for k in knative] == ["greeting", "hello-world"]
-    assert cluster.custom_objects("cert-manager.io", "v1", SVC, "issuers") is None  # a CRD not installed
+    assert cluster.custom_objects("cert-manager.io", "v1", SVC, "issuers") == []
+    issuers = cluster.cluster_custom_objects("cert-manager.io", "v1", "clusterissuers")
+    assert {i["metadata"]["name"]: sorted(i["spec"]) for i in issuers} == {
+        "direktiv-ca": ["ca"], "selfsigned-issuer": ["selfSigned"]}
+    assert cluster.custom_objects("cert-manager.io", "v1", SVC, "certificaterequests") is None  # CRD not installed
 
 
 def _forward(cluster, conformant, endpoint, port):
@@ -465,6 +469,30 @@ def _flow_wrong_san(sb):
     assert accepted(result) and facts.names_covered(leaf(result), [NAMES["flow-grpc"]]).missing
 
 
+def _services_namespace_from_values(sb):
+    ns = "my-functions"
+    assert sb.topology.services_namespace == ns
+    assert secret_data(sb, ns, "direktiv-cert-flow") and secret_data(sb, ns, "direktiv-cert-pod")
+    assert secret_data(sb, SVC, "direktiv-cert-pod") is None
+    listed, _ = sb.store.list("serving.knative.dev", "services", ns)
+    assert {item["metadata"]["name"] for item in listed} == {"greeting", "hello-world"}
+    assert not facts.names_covered(leaf(shake(sb, "knative", server_name=f"greeting.{ns}")), [f"greeting.{ns}"]).missing
+
+
+def _lb_acme(sb):
+    data = secret_data(sb, "default", "direktiv-lb")
+    assert sorted(data) == ["tls.crt", "tls.key"]  # ACME gives no CA certificate
+    cert = sb.store.get("cert-manager.io", "certificates", "default", "direktiv-lb")
+    assert cert["spec"]["issuerRef"] == {"name": "letsencrypt-prod", "kind": "ClusterIssuer",
+                                         "group": "cert-manager.io"}
+    issuers, _ = sb.store.list("cert-manager.io", "clusterissuers", None)
+    assert "acme" in next(i for i in issuers if i["metadata"]["name"] == "letsencrypt-prod")["spec"]
+    flag = sb.suite_args.index("--ca-file")
+    root = Path(sb.suite_args[flag + 1].removeprefix("lb="))
+    chain = shake(sb, "lb").peer_chain_der
+    assert len(chain) == 2 and facts.verify_chain(chain, x509.load_pem_x509_certificates(root.read_bytes())).trusted
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "flow-serves-plaintext": _flow_serves_plaintext,
     "api-second-replica-accepts-tls10": _api_second_replica_accepts_tls10,
@@ -509,6 +537,8 @@ WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "api-503": _api_503,
     "lb-no-redirect": _lb_no_redirect,
     "knative-uncovered-host": _knative_uncovered_host,
+    "services-namespace-from-values": _services_namespace_from_values,
+    "lb-acme": _lb_acme,
 }
 
 

@@ -9,6 +9,7 @@ from probes.catalog import CONTROLS
 from probes.controls import Status, judge
 from probes.profile import INTERMEDIATE
 from probes.session import RunOptions, gather_evidence
+from probes.trust import parse_ca_file_option
 from sandbox.cluster import start_sandbox
 from sandbox.scenarios import SCENARIOS
 
@@ -22,7 +23,9 @@ def _options(running) -> RunOptions:
     if "--ca-key-secret" in args:
         ns, name = args[args.index("--ca-key-secret") + 1].split("/")
         ca_key = (ns, name)
-    return RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key, timeout=STEP_TIMEOUT)
+    ca_files = tuple(parse_ca_file_option(value) for flag, value in zip(args, args[1:]) if flag == "--ca-file")
+    return RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key, ca_files=ca_files,
+                      timeout=STEP_TIMEOUT)
 
 
 def judge_all(evidence):
