@@ -23,6 +23,8 @@ from probes.evidence import (
     SERVED_CHAIN_FROM, PodEvidence,
 )
 from probes.profile import Profile
+from probes.hello import Verdict as HelloVerdict, judge as hello_verdict
+from probes.plan import WEAK_SCAN_VERSIONS
 from probes.tls import HandshakeOutcome, HandshakeResult, Rejection
 from probes.topology import Mode, SecretRef
 
@@ -413,7 +415,7 @@ def _plaintext_refused(ev, ep, pod, profile):
 
 @dataclass
 class _Offers:
-    """What became of the handshakes that offered something a server must refuse."""
+    """What became of the offers a server must refuse."""
 
     accepted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -423,48 +425,58 @@ class _Offers:
         return {"accepted": ", ".join(self.accepted), "refused": ", ".join(self.refused),
                 "unobserved": "; ".join(self.unobserved)}
 
-
-def _offers(pod: PodEvidence, keys) -> _Offers:
-    """Sort the must-refuse offers into accepted (the handshake completed and was not refused after it), refused
-    by TLS, and unobserved (could not be offered, timed out, not a TLS refusal)."""
-    offers = _Offers()
-    for key in keys:
-        attempt = pod.attempt(key)
-        label = key.subject
-        if attempt is None:
-            offers.unobserved.append(f"{label}: not offered")
-        elif attempt.error:
-            offers.unobserved.append(f"{label}: {attempt.error}")
-        elif attempt.result.outcome is HandshakeOutcome.ACCEPTED:
-            offers.accepted.append(f"{label} ({attempt.result.version} {attempt.result.cipher})")
-        elif _tls_refusal(attempt.result):
-            offers.refused.append(label)
-        else:
-            offers.unobserved.append(f"{label}: not a TLS refusal ({attempt.result.detail})")
-    return offers
-
-
-def _refuses_all(what: str, keys_of, fix: str):
-    def judge_pod(ev, ep, pod, profile):
-        offers = _offers(pod, keys_of(profile))
-        if offers.accepted:
-            return Status.FAIL, (f"expected {ep.spec.id} to refuse {what}; it accepted {', '.join(offers.accepted)}: "
-                                 f"{fix(profile)}"), offers.facts()
-        if offers.unobserved:
-            _error(f"cannot judge {ep.spec.id}: " + "; ".join(offers.unobserved))
+    def judge(self, ep: EndpointEvidence, pod: PodEvidence, what: str, fix: str):
+        """Fail on any acceptance; else error on anything unobserved; else pass, once the baseline completed."""
+        if self.accepted:
+            return Status.FAIL, f"expected {ep.spec.id} to refuse {what}; it accepted {', '.join(self.accepted)}: {fix}", \
+                self.facts()
+        if self.unobserved:
+            _error(f"cannot judge {ep.spec.id}: " + "; ".join(self.unobserved))
         _baseline(ep, pod)
-        return Status.PASS, f"refused {', '.join(offers.refused)} by TLS", offers.facts()
-    return judge_pod
+        return Status.PASS, f"refused {', '.join(self.refused)} by TLS", self.facts()
 
 
-_legacy_refused = _refuses_all(
-    "protocol versions below the profile's minimum",
-    lambda profile: [Key.legacy(v) for v in profile.refused_versions],
-    lambda profile: f"set the server's minimum version to {profile.min_version}")
-_weak_refused = _refuses_all(
-    "weak cipher suites",
-    lambda profile: [Key.weak(f) for f in profile.weak_cipher_families],
-    lambda profile: "remove them from the server's cipher suite list")
+def _observed_result(pod: PodEvidence, key: Key, offers: _Offers, label: str):
+    """The result of ``key`` on the pod, or None after noting why it tells nothing."""
+    attempt = pod.attempt(key)
+    if attempt is None:
+        offers.unobserved.append(f"{label}: not offered")
+    elif attempt.error:
+        offers.unobserved.append(f"{label}: {attempt.error}")
+    else:
+        return attempt.result
+    return None
+
+
+def _legacy_refused(ev, ep, pod, profile):
+    offers = _Offers()
+    for version in profile.refused_versions:
+        result = _observed_result(pod, Key.legacy(version), offers, version)
+        if result is None:
+            continue
+        verdict = hello_verdict(result)
+        if verdict is HelloVerdict.ACCEPTED:
+            offers.accepted.append(f"{version} ({result.server_hello.suite_name})")
+        elif verdict is HelloVerdict.REFUSED:
+            offers.refused.append(version)
+        else:
+            offers.unobserved.append(f"{version}: {result.answer.detail}")
+    return offers.judge(ep, pod, f"protocol versions below {profile.min_version}",
+                        f"set the server's minimum version to {profile.min_version}")
+
+
+def _weak_refused(ev, ep, pod, profile):
+    offers = _Offers()
+    for version in WEAK_SCAN_VERSIONS:
+        scan = _observed_result(pod, Key.weak(version), offers, version.value)
+        if scan is None:
+            continue
+        offers.accepted += [f"{name} at {version.value}" for name in scan.accepted_names]
+        if scan.unjudged:
+            offers.unobserved.append(f"{version.value}: {len(scan.unjudged)} weak suite(s) not judged ({scan.detail})")
+        elif not scan.accepted:
+            offers.refused.append(f"every {'/'.join(profile.weak_cipher_families)} suite at {version.value}")
+    return offers.judge(ep, pod, "weak cipher suites", "remove them from the server's cipher suite list")
 
 
 def _alpn_h2(ev, ep, pod, profile):

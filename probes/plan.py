@@ -8,15 +8,17 @@ What each kind gets (TLS configured; with TLS off only the plaintext probe, a ha
 speaks TLS anyway, and the plain GET):
 
     every TLS endpoint   baseline handshake (expected SNI; the configured client certificate under mTLS),
-                         plaintext probe, one handshake per legacy version and per weak suite family
+                         plaintext probe, one raw ClientHello per legacy version, and per version up to TLS 1.2
+                         a scan of every weak suite (:mod:`probes.hello`)
     gRPC (6666/7777/5555) a gRPC health call; under mTLS one handshake per client identity (none, foreign CA,
                          self-signed clone, expired, no clientAuth); under TLS a handshake with the configured
                          certificate, so that a port demanding client certificates is told by behaviour
     lb, api, ui          an HTTPS GET; lb also plain HTTP on the redirect port
     knative              one handshake per knative host (the baseline uses the first host as SNI)
 
-An offer this machine cannot make is not left out: it is planned as :attr:`Plan.unofferable` with the reason, so
-the judges see it and can never count it as refused.
+An observation that cannot be made (a client certificate that could not be had, a gRPC call without a trust anchor)
+is not left out: it is planned as :attr:`Plan.unofferable` with the reason, so the judges see it and can never
+count it as refused.
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ from probes.https import http_get, https_get
 from probes.plaintext import probe_plaintext
 from probes.profile import Profile
 from probes.timeouts import Timeouts
-from probes.tls import ClientIdentity, TLSOffer, TLSVersion, WeakFamily, handshake, local_support, weak_cipher_offer
+from probes.cipher_suites import suites_for_version, suites_in_family
+from probes.hello import ClientHello, accepted_suites, send_hello
+from probes.tls import ClientIdentity, TLSOffer, TLSVersion, handshake
 from probes.topology import EndpointSpec, Mode
 
-__all__ = ["PlannedProbe", "Plan", "plan_endpoint", "ANY_CIPHER", "MTLS_CLIENTS"]
+__all__ = ["PlannedProbe", "Plan", "plan_endpoint", "weak_suites", "MTLS_CLIENTS", "WEAK_SCAN_VERSIONS"]
 
-# At security level 0 OpenSSL offers every suite it was built with, so legacy versions can be offered.
-ANY_CIPHER = "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
-# Weak suites exist only up to TLS 1.2; with TLS 1.3 offered the server would pick a 1.3 suite instead.
-_UP_TO_TLS12 = (TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
+# Weak suites exist only up to TLS 1.2 (TLS 1.3 has five suites, none weak): each version is scanned on its own.
+WEAK_SCAN_VERSIONS = (TLSVersion.SSLv3, TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
 # The client identities presented to an mTLS port besides the configured one, in catalog order.
 MTLS_CLIENTS = (ClientCert.NONE, ClientCert.FOREIGN_CA, ClientCert.SELF_SIGNED_CLONE, ClientCert.EXPIRED,
                 ClientCert.NO_CLIENTAUTH)
@@ -133,7 +135,7 @@ def plan_endpoint(
             probes.append(_shake(Key.client(ClientCert.CONFIGURED), _offer(spec, configured)))
 
     if tls:
-        probes += _legacy_and_weak(spec, configured if mtls else None, profile, unofferable)
+        probes += _legacy_and_weak(spec, profile)
         if spec.kind == "knative":
             probes += [_shake(Key.sni(host), _offer(spec, None, server_name=host, after_handshake="none"))
                        for host in hosts]
@@ -161,23 +163,24 @@ def plan_endpoint(
     return Plan(spec, tuple(probes), unofferable)
 
 
-def _legacy_and_weak(spec: EndpointSpec, client: ClientIdentity | None, profile: Profile,
-                     unofferable: dict[Key, str]) -> list[PlannedProbe]:
-    """One handshake per protocol version below the minimum and per weak family, each offered alone."""
-    support = local_support()
+def weak_suites(profile: Profile, version: TLSVersion) -> tuple[int, ...]:
+    """Every suite of the profile's weak families a server could pick at ``version``, by IANA code."""
+    return tuple(dict.fromkeys(code for family in profile.weak_cipher_families
+                               for code in suites_in_family(family, version=version)))
+
+
+def _legacy_and_weak(spec: EndpointSpec, profile: Profile) -> list[PlannedProbe]:
+    """Raw ClientHellos (:mod:`probes.hello`): one per protocol version below the minimum, offering only that
+    version with every suite usable at it; and per version up to TLS 1.2, a scan of every weak suite by IANA code.
+    Acceptance shows in the ServerHello, so no legacy crypto library is needed and nothing is left unoffered."""
+    name = spec.server_name
     probes = []
-    for name in profile.refused_versions:
-        version, key = TLSVersion(name), Key.legacy(name)
-        if support.can_offer_version(version):
-            probes.append(_shake(key, _offer(spec, client, versions=(version,), ciphers=ANY_CIPHER,
-                                             after_handshake="none")))
-        else:
-            unofferable[key] = f"{name} cannot be offered by the local TLS library ({support.library})"
-    for name in profile.weak_cipher_families:
-        family, key = WeakFamily(name), Key.weak(name)
-        if support.can_offer_family(family):
-            probes.append(_shake(key, _offer(spec, client, versions=_UP_TO_TLS12, ciphers=weak_cipher_offer(family),
-                                             after_handshake="none")))
-        else:
-            unofferable[key] = f"no {name} suite can be offered by the local TLS library ({support.library})"
+    for version in map(TLSVersion, profile.refused_versions):
+        hello = ClientHello(version, suites_for_version(version), name)
+        probes.append(PlannedProbe(Key.legacy(version), lambda address, t, hello=hello: send_hello(
+            address, hello, timeouts=t)))
+    for version in WEAK_SCAN_VERSIONS:
+        candidates = weak_suites(profile, version)
+        probes.append(PlannedProbe(Key.weak(version), lambda address, t, version=version, candidates=candidates:
+                                   accepted_suites(address, version, candidates, server_name=name, timeouts=t)))
     return probes

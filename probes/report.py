@@ -696,6 +696,17 @@ def _observation(record: str | None, result: Mapping[str, Any]) -> tuple[str, st
         else:
             seen = f"refused (HTTP/1.1: {result.get('http1_refusal')}, h2c: {result.get('h2c_refusal')})"
         return "plaintext HTTP/1.1 request and HTTP/2 cleartext preface", seen
+    if record == "HelloResult":
+        hello, answer = result.get("hello") or {}, result.get("answer") or {}
+        sh, alert = answer.get("server_hello") or {}, answer.get("alert") or {}
+        seen = (f"ServerHello {sh.get('version')} suite 0x{int(sh.get('cipher_suite') or 0):04X}" if sh
+                else f"alert '{alert.get('name')}'" if alert else str(answer.get("kind")))
+        return f"raw {hello.get('version')} ClientHello, {len(hello.get('suites') or [])} suites", seen
+    if record == "SuiteScan":
+        accepted = [s.get("name") for s in result.get("accepted") or []]
+        seen = (f"accepted {', '.join(accepted)}" if accepted else
+                f"{len(result.get('unjudged') or [])} not judged" if result.get("unjudged") else "none accepted")
+        return f"scan of {len(result.get('candidates') or [])} weak suites at {result.get('version')}", seen
     if record == "GrpcResult":
         serving = f" ({result['serving_status']})" if result.get("serving_status") else ""
         return "gRPC health check", f"{result.get('code')}{serving}"

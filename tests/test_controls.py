@@ -13,11 +13,16 @@ from probes.controls import Status, judge, observed_mode
 from probes.evidence import (
     BASELINE, GRPC_HEALTH, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
 )
+from probes.cipher_suites import cipher_suite
 from probes.grpc_health import GrpcResult
+from probes.hello import (
+    VERSION_CODES, Alert, AlertLevel, AnswerKind, ClientHello, HelloResult, ServerAnswer, ServerHello, SuiteScan,
+)
 from probes.helm import deep_merge
 from probes.plaintext import PlaintextResult
 from probes.profile import INTERMEDIATE
-from probes.tls import HandshakeOutcome, HandshakeResult, Rejection, TLSOffer
+from probes.plan import WEAK_SCAN_VERSIONS
+from probes.tls import HandshakeOutcome, HandshakeResult, Rejection, TLSOffer, TLSVersion
 from probes.topology import Mode, derive_topology
 from sandbox.cluster import chart_defaults
 from sandbox.scenarios import CONFORMANT
@@ -25,7 +30,6 @@ from sandbox.scenarios import CONFORMANT
 TOPOLOGY = derive_topology(deep_merge(chart_defaults(), CONFORMANT.values))
 SPECS = {s.id: s for s in TOPOLOGY.endpoints}
 REFUSED_VERSIONS = INTERMEDIATE.refused_versions
-WEAK_FAMILIES = INTERMEDIATE.weak_cipher_families
 
 
 # ---------------------------------------------------------------------------------------------------- factories
@@ -62,6 +66,24 @@ def refused(**kw) -> HandshakeResult:
     return shake("rejected", **kw)
 
 
+def hello(version: str = "TLSv1", kind: str = "alert", *, suite: int = 0x000A) -> HelloResult:
+    """A raw ClientHello offering only ``version``: ``kind`` is how the server answered."""
+    kind = AnswerKind(kind)
+    sh = None
+    if kind is AnswerKind.SERVER_HELLO:
+        sh = ServerHello(TLSVersion(version), VERSION_CODES[TLSVersion(version)], VERSION_CODES[TLSVersion(version)],
+                         suite, 0, (), True, False, None, None, False, b"", b"\0" * 32)
+    alert = Alert(AlertLevel.FATAL, 70, "protocol version") if kind is AnswerKind.ALERT else None
+    answer = ServerAnswer(kind, sh, alert, None, (), 7, f"answer: {kind.value}")
+    return HelloResult(ClientHello(TLSVersion(version), (suite,), "direktiv-flow-hl.default"), answer,
+                       f"a {version} ClientHello: {kind.value}", 0.01)
+
+
+def scan(version: str = "TLSv1.2", *, accepted: tuple[int, ...] = (), unjudged: tuple[int, ...] = ()) -> SuiteScan:
+    return SuiteScan(TLSVersion(version), accepted + unjudged + (0x0001,), tuple(cipher_suite(c) for c in accepted),
+                     () if unjudged else (0x0001,), unjudged, (), f"scan at {version}")
+
+
 NOT_TLS = dict(rejection=Rejection.NOT_TLS, alert=None, detail="the peer did not answer in TLS")
 PLAIN_REFUSED = PlaintextResult(False, 400, "https-port-400", False, "closed", "refused")
 PLAIN_ANSWERED = PlaintextResult(False, None, "closed", True, None, "h2c SETTINGS came back")
@@ -80,7 +102,7 @@ def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> 
         elif name_.startswith("legacy_"):
             key = Key.legacy(name_[len("legacy_"):].replace("_", "."))
         elif name_.startswith("weak_"):
-            key = Key.weak(name_[len("weak_"):])
+            key = Key.weak(name_[len("weak_"):].replace("_", "."))
         else:
             key = Key.sni(name_)
         out[key] = Attempt(key, error=value) if isinstance(value, str) else Attempt(key, result=value)
@@ -88,14 +110,10 @@ def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> 
 
 
 def all_refused(**extra) -> dict:
-    """Every legacy version and weak family refused by TLS."""
-    attempts = {f"legacy_{v}": refused() for v in REFUSED_VERSIONS}
-    attempts.update({f"weak_{f}": refused(alert="handshake failure") for f in WEAK_FAMILIES})
+    """Every legacy version refused by an alert, and no weak suite accepted at any version."""
+    attempts = {f"legacy_{v}": hello(v) for v in REFUSED_VERSIONS}
+    attempts.update({f"weak_{v.value}": scan(v.value) for v in WEAK_SCAN_VERSIONS})
     return {**attempts, **extra}
-
-
-def weak(family: str, result) -> dict:
-    return {f"weak_{family}": result}
 
 
 def endpoint(endpoint_id: str = "flow-grpc", *pods_: PodEvidence, anchors=(), hosts=(), hosts_error=None,
@@ -151,8 +169,8 @@ def test_an_mtls_port_serving_plaintext_refuses_nothing():
     p = pod(baseline=refused(**NOT_TLS), plaintext=PLAIN_ANSWERED,
             **{k: refused(**NOT_TLS) for k in ("client_no_client_cert", "client_foreign_ca", "client_self_signed_clone",
                                                "client_expired", "client_no_clientauth")},
-            **{f"legacy_{v}": refused(**NOT_TLS) for v in REFUSED_VERSIONS},
-            **{f"weak_{f}": refused(**NOT_TLS) for f in WEAK_FAMILIES})
+            **{f"legacy_{v}": hello(v, "not-tls") for v in REFUSED_VERSIONS},
+            **{f"weak_{v.value}": scan(v.value, unjudged=(0x000A,)) for v in WEAK_SCAN_VERSIONS})
     ep = endpoint("flow-grpc", p)
     for control in (*MTLS_REFUSALS, "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED", "M-VALID-CERT-ACCEPTED",
                     "T-ALPN-H2", "C-CHAIN-TRUSTED"):
@@ -179,7 +197,7 @@ def test_a_failure_that_is_not_a_tls_refusal_is_an_error_even_after_a_baseline(h
 
 @pytest.mark.parametrize("outcome", ["timeout", "unreachable"])
 def test_a_timeout_or_unreachable_offer_is_an_error_never_a_refusal(outcome):
-    p = good_mtls_pod(client_no_client_cert=shake(outcome), legacy_TLSv1=shake(outcome))
+    p = good_mtls_pod(client_no_client_cert=shake(outcome), legacy_TLSv1=hello("TLSv1", outcome))
     ep = endpoint("flow-grpc", p)
     assert verdict("M-NO-CERT-REJECTED", ep).status is Status.ERROR
     assert verdict("T-LEGACY-PROTOCOLS-REFUSED", ep).status is Status.ERROR
@@ -193,7 +211,7 @@ def test_plaintext_silence_is_a_refusal_only_from_a_port_that_speaks_tls():
 
 
 def test_an_accepted_bad_offer_fails_whatever_the_baseline_did():
-    p = good_mtls_pod(baseline=shake("timeout"), client_foreign_ca=shake(), legacy_TLSv1=shake(version="TLSv1"))
+    p = good_mtls_pod(baseline=shake("timeout"), client_foreign_ca=shake(), legacy_TLSv1=hello("TLSv1", "server-hello"))
     ep = endpoint("flow-grpc", p)
     assert verdict("M-UNTRUSTED-CA-REJECTED", ep).status is Status.FAIL
     assert verdict("T-LEGACY-PROTOCOLS-REFUSED", ep).status is Status.FAIL
@@ -202,34 +220,39 @@ def test_an_accepted_bad_offer_fails_whatever_the_baseline_did():
 # ------------------------------------------------------------- an offer that could not be made is an error
 
 
-def test_weak_suites_refused_but_some_families_not_offered_is_an_error():
-    attempts = {f"weak_{f}": refused(alert="handshake failure") for f in ("NULL", "aNULL")}
-    attempts.update({f"weak_{f}": "cannot be observed: no such suite in the local library"
-                     for f in WEAK_FAMILIES if f not in ("NULL", "aNULL")})
-    p = good_mtls_pod(**attempts)
+def test_weak_suites_not_judged_at_one_version_is_an_error():
+    p = good_mtls_pod(weak_TLSv1=scan("TLSv1", unjudged=(0x000A, 0x0005)))
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
-    assert v.status is Status.ERROR and "3DES" in v.message
+    assert v.status is Status.ERROR and "TLSv1: 2 weak suite(s) not judged" in v.message
 
 
 def test_a_missing_weak_observation_is_an_error():
     attempts = dict(good_mtls_pod().attempts)
-    del attempts[Key.weak("3DES")]
+    del attempts[Key.weak("SSLv3")]
     p = PodEvidence("flow-0", 7777, attempts=attempts)
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
-    assert v.status is Status.ERROR and "3DES: not offered" in v.message
+    assert v.status is Status.ERROR and "SSLv3: not offered" in v.message
 
 
-def test_an_accepted_weak_suite_fails_naming_it():
-    p = good_mtls_pod(weak_3DES=shake(version="TLSv1.2"))
+def test_an_accepted_weak_suite_fails_naming_it_by_iana_name():
+    p = good_mtls_pod(weak_TLSv1_2=scan("TLSv1.2", accepted=(0xC012, 0x000A)))
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
-    assert v.status is Status.FAIL and "3DES" in v.message
+    assert v.status is Status.FAIL
+    assert "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA at TLSv1.2" in v.message
+    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA at TLSv1.2" in v.message
+
+
+@pytest.mark.parametrize("kind", ["timeout", "reset", "not-tls", "unreachable"])
+def test_a_legacy_hello_without_a_clear_answer_is_an_error(kind):
+    p = good_mtls_pod(legacy_TLSv1=hello("TLSv1", kind))
+    assert verdict("T-LEGACY-PROTOCOLS-REFUSED", endpoint("flow-grpc", p)).status is Status.ERROR
 
 
 # ------------------------------------------------------------------------------------- every replica is judged
 
 
 def test_a_second_replica_accepting_tls10_fails_the_control_and_is_named():
-    ep = endpoint("flow-grpc", good_mtls_pod("flow-0"), good_mtls_pod("flow-1", legacy_TLSv1=shake(version="TLSv1")))
+    ep = endpoint("flow-grpc", good_mtls_pod("flow-0"), good_mtls_pod("flow-1", legacy_TLSv1=hello("TLSv1", "server-hello")))
     v = verdict("T-LEGACY-PROTOCOLS-REFUSED", ep)
     assert v.status is Status.FAIL and "flow-1" in v.message and "flow-0" not in v.message
     assert "1 of 2 pods" in v.message
