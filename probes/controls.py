@@ -245,7 +245,7 @@ def _mode_name(mode: Mode) -> str:
 def _chain_trusted(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {endpoint}=PATH")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {ep.spec.id}=PATH")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
     found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "",
              "trust_method": getattr(result.method, "value", str(result.method))}
