@@ -1,25 +1,37 @@
 """An emulated kube-apiserver for the sandbox and the tests, including kubelet's port-forward.
 
-What it serves (HTTPS with its own CA, bearer-token auth), with the wire shapes of a real API server:
+What it serves (HTTPS with its own CA, bearer-token auth), with the wire shapes of a real API server, so that the
+official clients (the ``kubernetes`` package's typed and dynamic APIs, kubectl) work against it:
 
-- ``GET /version``, ``/api``, ``/apis`` (minimal discovery);
+- ``GET /version``; discovery: ``/api`` (APIVersions), ``/api/v1`` and ``/apis/{group}/{version}``
+  (APIResourceList: kind, singularName, namespaced, verbs, shortNames, categories, subresources such as
+  ``pods/portforward`` and ``pods/status``), ``/apis`` (APIGroupList) and ``/apis/{group}``, listing exactly what the
+  store serves (a CRD that is not installed is in none of them); plain JSON also where a client asks for aggregated
+  discovery, as a server without it answers;
 - get and list of namespaced ``secrets``, ``services``, ``pods``, ``configmaps``, ``endpoints`` (core v1) and
-  ``endpointslices`` (discovery.k8s.io/v1), list across namespaces, ``labelSelector`` (equality and set-based);
-- custom objects under ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`` for the resources the
-  store serves (a CRD that is not installed answers ``404 page not found``, as a real server does), and the list
-  of cluster-scoped ones (ClusterIssuers) under ``/apis/{group}/{version}/{plural}``;
+  ``endpointslices`` (discovery.k8s.io/v1), list across namespaces, ``labelSelector`` (equality and set-based),
+  the ``status`` subresource; custom objects under ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]``
+  for the resources the store serves; a ``Table`` (sandbox.tables) where the client asks for one, as kubectl does;
+  the list of cluster-scoped ones (ClusterIssuers) under ``/apis/{group}/{version}/{plural}``;
 - ``pods/{name}/portforward`` as kubelet serves it over websockets (``v4.channel.k8s.io``,
   ``v4.base64.channel.k8s.io`` or no subprotocol): per requested port *i* a ``[2i, lo, hi]`` frame on the data
   channel and ``[2i+1, lo, hi]`` on the error channel, then a TCP connection to ``port_target(ns, pod, port)``;
-  a refused connection is reported on the error channel in containerd's words and the stream closes.
+  a refused connection is reported on the error channel in containerd's words and the stream closes;
+- ``SelfSubjectAccessReview`` and ``SelfSubjectRulesReview`` (``kubectl auth can-i [--list]``, in JSON or the
+  protobuf kubectl sends), answered by the same rule that admits requests (:meth:`ApiServer.allows`).
 
-Errors are ``Status`` objects (401 Unauthorized, 403 with the RBAC message, 404 NotFound, 400 BadRequest).
+Its user may get and list every resource (and get subresources) and open port-forwards, and nothing else: like a
+real server, it authorizes before it routes, so a write or a watch is 403, and only then does a resource the
+server lacks answer 404. Every error is a ``Status`` in the real server's words: 401 Unauthorized, 403 with the
+RBAC message, 404 NotFound (``secrets "x" not found``; "the server could not find the requested resource" for a
+path no resource serves, as recent servers say it), 400 BadRequest, 422 Invalid, and what a fault switch asks for.
 
 Fault switches live on :class:`ObjectStore` and are keyed by resource (``"secrets"``,
 ``"certificates.cert-manager.io"``, ``"pods/portforward"``, or ``"*"`` for every resource), optionally by
 namespace and by object name (a name matches gets, port-forwards and nothing else):
 
-- ``store.forbid(resource)``: 403 with the RBAC message, as when the role lacks the verb;
+- ``store.forbid(resource)``: 403 with the RBAC message, as when the role lacks the verb (a rule for one
+  namespace also forbids cluster-wide requests, which no cluster-wide grant would then allow);
 - ``store.fail(resource, status)``: answer that status (a ``Status`` body) to every request;
 - ``store.delay(resource, seconds)``: wait before answering (an API server or kubelet that hangs);
 - ``store.cut(namespace, pod, after_bytes)``: drop that pod's port-forward websockets (no close frame) once
@@ -39,6 +51,7 @@ import base64
 import copy
 import datetime as _dt
 import hmac
+import json
 import os
 import re
 import secrets as _secrets
@@ -49,16 +62,18 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import yaml
 from aiohttp import WSMsgType, web
 
 from probes.pki import CertificateAuthority
+from sandbox import kubeproto, tables
 
 __all__ = [
     "DEFAULT_USER",
     "MAX_FRAME",
+    "SERVER_VERSION",
     "ObjectStore",
     "ApiServer",
     "PortTarget",
@@ -121,6 +136,52 @@ _PLURALS = {
     ("serving.knative.dev", "Service"): "services",
     ("networking.k8s.io", "Ingress"): "ingresses",
 }
+
+
+class _Facts(NamedTuple):
+    """What discovery says of a resource besides its kind (the real servers' and CRDs' names)."""
+
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+
+
+# (group, plural) -> discovery facts; a resource defined with another plural gets none of these.
+_FACTS = {
+    ("", "services"): _Facts(("svc",), ("all",), ("status",)),
+    ("", "pods"): _Facts(("po",), ("all",), ("portforward", "status")),
+    ("", "configmaps"): _Facts(("cm",)),
+    ("", "endpoints"): _Facts(("ep",)),
+    ("projectcontour.io", "tlscertificatedelegations"): _Facts(("tlscerts",), (), ("status",)),
+    ("projectcontour.io", "httpproxies"): _Facts(("proxy", "proxies"), (), ("status",)),
+    ("cert-manager.io", "certificates"): _Facts(("cert", "certs"), ("cert-manager",), ("status",)),
+    ("cert-manager.io", "issuers"): _Facts((), ("cert-manager",), ("status",)),
+    ("serving.knative.dev", "services"): _Facts(("kservice", "ksvc"), ("all", "knative", "serving"), ("status",)),
+    ("networking.k8s.io", "ingresses"): _Facts(("ing",), (), ("status",)),
+}
+# What a real server's storage offers for every resource (discovery lists these; RBAC decides who may use them).
+_STORAGE_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# subresource -> (kind, or None for the resource's own kind; verbs).
+_SUBRESOURCES = {
+    "status": (None, ("get", "patch", "update")),
+    "portforward": ("PodPortForwardOptions", ("create", "get")),
+}
+# The reviews every server offers (authorization.k8s.io/v1, cluster-scoped, create only): plural -> kind.
+_REVIEW_GROUP, _REVIEW_VERSION = "authorization.k8s.io", "v1"
+_REVIEWS = {
+    "selfsubjectaccessreviews": "SelfSubjectAccessReview",
+    "selfsubjectrulesreviews": "SelfSubjectRulesReview",
+}
+
+# What the sandbox's user may do (RBAC verbs), before forbid() takes any of it away: read every resource and
+# subresource, and open port-forwards (a websocket port-forward needs get, and create since Kubernetes 1.31).
+_READ_VERBS = ("get", "list")
+_SUBRESOURCE_READ_VERBS = ("get",)
+_GRANTS = {("", "pods/portforward"): ("get", "create")}
+# The non-resource URLs every authenticated user may GET (system:discovery, system:public-info-viewer).
+_PUBLIC_URLS = ("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/version/")
+# HTTP method -> RBAC verb (a collection's get is list or watch, its delete deletecollection).
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 def _split_api_version(api_version: str) -> tuple[str, str]:
@@ -290,13 +351,10 @@ class ObjectStore:
         with self._lock:
             return self._resources.get((group, version, plural))
 
-    def served_groups(self) -> dict[str, list[str]]:
+    def resources(self) -> list[tuple[str, str, str, str]]:
+        """(group, version, plural, kind) of every served resource, sorted."""
         with self._lock:
-            groups: dict[str, list[str]] = {}
-            for group, version, _ in self._resources:
-                if group and version not in groups.setdefault(group, []):
-                    groups[group].append(version)
-            return groups
+            return sorted((group, version, plural, kind) for (group, version, plural), kind in self._resources.items())
 
     # -- faults
 
@@ -334,23 +392,34 @@ class ObjectStore:
             self._delays.clear()
             self._cuts.clear()
 
-    def _fault(self, table, group: str, plural: str, namespace: str | None, name: str | None):
+    def _fault(self, table, group: str, plural: str, namespace: str | None, name: str | None, *,
+               cluster_wide: bool = False):
         for (rule, rule_ns, rule_name), value in table.items():
-            if (_rule_matches(rule, group, plural) and (rule_ns is None or rule_ns == namespace)
-                    and (rule_name is None or rule_name == name)):
+            in_scope = rule_ns is None or rule_ns == namespace or (cluster_wide and namespace is None)
+            if _rule_matches(rule, group, plural) and in_scope and (rule_name is None or rule_name == name):
                 return value
         return None
 
     def faults(self, group: str, plural: str, namespace: str | None,
                name: str | None = None) -> tuple[bool, int | None, float]:
-        """(forbidden, failure status, delay seconds) for a request (``name`` for a get or a port-forward)."""
+        """(forbidden, failure status, delay seconds) for a request (``name`` for a get or a port-forward).
+
+        A request at the cluster scope (``namespace`` None) is forbidden by a rule for any namespace, as no
+        cluster-wide grant survives RBAC's denial in one namespace."""
         with self._lock:
-            forbidden = self._fault({k: True for k in self._forbidden}, group, plural, namespace, name) is not None
+            forbidden = dict.fromkeys(self._forbidden, True)
             return (
-                forbidden,
+                self._fault(forbidden, group, plural, namespace, name, cluster_wide=True) is not None,
                 self._fault(self._failures, group, plural, namespace, name),
                 self._fault(self._delays, group, plural, namespace, name) or 0.0,
             )
+
+    def forbidden_names(self, group: str, plural: str, namespace: str | None) -> list[str]:
+        """The objects of a resource forbidden one by one (by name) in a namespace (any, for None)."""
+        with self._lock:
+            return sorted(rule_name for rule, rule_ns, rule_name in self._forbidden
+                          if rule_name is not None and _rule_matches(rule, group, plural)
+                          and (rule_ns is None or namespace is None or rule_ns == namespace))
 
 
 # --- Status bodies --------------------------------------------------------------------------------------------
@@ -360,31 +429,54 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
+    405: "MethodNotAllowed",
     409: "Conflict",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
     429: "TooManyRequests",
     500: "InternalError",
     503: "ServiceUnavailable",
     504: "Timeout",
 }
+# The message of a failure that has no more specific one: the words of apimachinery's NewGenericServerResponse,
+# which the real server's generic errors and client-go's translations carry.
+_GENERIC_MESSAGES = {
+    400: "the server rejected our request for an unknown reason",
+    401: "Unauthorized",
+    404: "the server could not find the requested resource",
+    405: "the server does not allow this method on the requested resource",
+    409: "the server reported a conflict",
+    429: "the server has received too many requests and has asked us to try again later",
+    500: 'an error on the server ("unknown") has prevented the request from succeeding',
+    503: "the server is currently unable to handle the request",
+    504: "the server was unable to return a response in the time allotted, but may still be processing the request",
+}
 
 
-def _status(code: int, message: str, *, details: dict | None = None) -> web.Response:
+def _json(document: dict, status: int = 200) -> web.Response:
+    """A JSON answer with the real server's Content-Type (``application/json``, no charset)."""
+    return web.Response(body=json.dumps(document).encode(), status=status,
+                        headers={"Content-Type": "application/json"})
+
+
+def _status(code: int, message: str | None = None, *, details: dict | None = None) -> web.Response:
     body: dict = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
-        "message": message,
+        "message": message or _GENERIC_MESSAGES.get(code, f"the server answered {code}"),
         "reason": _REASONS.get(code, ""),
         "code": code,
     }
     if details:
         body["details"] = details
-    return web.json_response(body, status=code)
+    return _json(body, status=code)
 
 
-def _page_not_found() -> web.Response:
-    return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+def _no_such_path() -> web.Response:
+    """A path that no resource serves (a resource or group the server lacks): recent servers' 404 Status."""
+    return _status(404)
 
 
 def _qualified(group: str, plural: str) -> str:
@@ -406,6 +498,64 @@ class RefusedAfter:
     process is restarting): whatever the client sent meanwhile is lost, and the error comes late on its channel."""
 
     seconds: float
+
+
+def _not_found(group: str, plural: str, name: str) -> web.Response:
+    return _status(404, f'{_qualified(group, plural)} "{name}" not found', details=_details(group, plural, name))
+
+
+def _invalid(kind: str, field: str, problem: str) -> web.Response:
+    """A review the server cannot evaluate (422 Invalid, in the validation's words)."""
+    return _status(422, f'{kind}.{_REVIEW_GROUP} "" is invalid: {field}: {problem}',
+                   details={"group": _REVIEW_GROUP, "kind": kind})
+
+
+def _review(kind: str, spec: dict, status: dict) -> web.Response:
+    """A created review, as the server returns it (nothing is stored)."""
+    return _json({"kind": kind, "apiVersion": f"{_REVIEW_GROUP}/{_REVIEW_VERSION}",
+                  "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}, status=201)
+
+
+def _granted_verbs(group: str, plural: str) -> tuple[str, ...]:
+    return _GRANTS.get((group, plural), _SUBRESOURCE_READ_VERBS if "/" in plural else _READ_VERBS)
+
+
+def _public_url(path: str) -> bool:
+    """RBAC's match of a non-resource URL against _PUBLIC_URLS (a trailing ``*`` matches any rest)."""
+    return any(path == url or (url.endswith("*") and path.startswith(url[:-1])) for url in _PUBLIC_URLS)
+
+
+# --- discovery documents --------------------------------------------------------------------------------------
+
+
+def _facts(group: str, plural: str) -> _Facts:
+    return _FACTS.get((group, plural), _Facts())
+
+
+def _api_resource(name: str, kind: str, *, namespaced: bool = True, verbs: Iterable[str] = _STORAGE_VERBS,
+                  facts: _Facts = _Facts(), singular: str | None = None) -> dict:
+    """One APIResource of an APIResourceList."""
+    entry: dict = {"name": name, "singularName": kind.lower() if singular is None else singular,
+                   "namespaced": namespaced, "kind": kind, "verbs": list(verbs)}
+    if facts.short_names:
+        entry["shortNames"] = list(facts.short_names)
+    if facts.categories:
+        entry["categories"] = list(facts.categories)
+    return entry
+
+
+# The resources the store serves that live outside namespaces.
+_CLUSTER_SCOPED = frozenset({("cert-manager.io", "clusterissuers")})
+
+
+def _api_resource_entries(group: str, plural: str, kind: str) -> list[dict]:
+    """A resource's APIResource and its subresources' (whose singularName is empty, as a real server has it)."""
+    facts = _facts(group, plural)
+    entries = [_api_resource(plural, kind, facts=facts, namespaced=(group, plural) not in _CLUSTER_SCOPED)]
+    for sub in facts.subresources:
+        sub_kind, verbs = _SUBRESOURCES[sub]
+        entries.append(_api_resource(f"{plural}/{sub}", sub_kind or kind, verbs=verbs, singular=""))
+    return entries
 
 
 def containerd_refused_message(pod: str, uid: str, port: int, *, reason: str = "connect: connection refused") -> str:
@@ -535,17 +685,21 @@ class ApiServer:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         app = web.Application(middlewares=[self._authenticate], client_max_size=1024**2)
-        app.router.add_get("/version", self._version)
-        app.router.add_get("/version/", self._version)
-        app.router.add_get("/api", self._api_versions)
-        app.router.add_get("/apis", self._api_groups)
-        app.router.add_route("*", "/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
-        app.router.add_get("/api/v1/{plural}", self._core_list_all)
-        app.router.add_get("/api/v1/namespaces/{ns}/{plural}", self._core_list)
-        app.router.add_get("/api/v1/namespaces/{ns}/{plural}/{name}", self._core_get)
-        app.router.add_get("/apis/{group}/{version}/{plural}", self._group_list_all)
-        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}", self._group_list)
-        app.router.add_get("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}", self._group_get)
+        routes = app.router
+        for path, handler in (("/version", self._version), ("/api", self._api_versions),
+                              ("/api/v1", self._api_resources), ("/apis", self._api_groups),
+                              ("/apis/{group}", self._api_group), ("/apis/{group}/{version}", self._api_resources)):
+            routes.add_get(path, handler)
+            routes.add_get(f"{path}/", handler)  # the kubernetes client asks for /api/, /apis/, /api/v1/
+        reviews = f"/apis/{_REVIEW_GROUP}/{_REVIEW_VERSION}"
+        routes.add_post(f"{reviews}/selfsubjectaccessreviews", self._access_review)
+        routes.add_post(f"{reviews}/selfsubjectrulesreviews", self._rules_review)
+        routes.add_route("*", "/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
+        for prefix in ("/api/v1", "/apis/{group}/{version}"):
+            for rest in ("/{plural}", "/namespaces/{ns}/{plural}", "/namespaces/{ns}/{plural}/{name}",
+                         "/namespaces/{ns}/{plural}/{name}/{sub}"):
+                routes.add_route("*", prefix + rest, self._resource)
+        routes.add_route("*", "/{path:.*}", self._unknown_path)
         runner = web.AppRunner(app, shutdown_timeout=CLOSE_GRACE, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.SockSite(runner, self._sock, ssl_context=self._ssl_context())
@@ -573,106 +727,207 @@ class ApiServer:
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip(), self.token):
-            return _status(401, "Unauthorized")
+            return _status(401)
         return await handler(request)
 
+    def allows(self, verb: str, group: str, plural: str, namespace: str | None, name: str | None = None) -> bool:
+        """RBAC's answer for this server's user: reads of every resource and port-forwards, less what
+        ``store.forbid`` took away (``plural`` may name a subresource, ``pods/portforward``)."""
+        return verb in _granted_verbs(group, plural) and not self.store.faults(group, plural, namespace, name)[0]
+
     async def _gate(
-        self, verb: str, group: str, plural: str, namespace: str | None, name: str | None
+        self, verb: str, group: str, plural: str, namespace: str | None, name: str | None, *, authorize: bool = True
     ) -> web.Response | None:
-        forbidden, failure, delay = self.store.faults(group, plural, namespace, name)
+        """The fault switches, then RBAC unless ``authorize`` is off, for a request (as a real server authorizes
+        before it routes)."""
+        _, failure, delay = self.store.faults(group, plural, namespace, name)
         if delay:
             try:  # a stopping server stops waiting at once
                 await asyncio.wait_for(asyncio.shield(self._stop.wait()), delay)
             except asyncio.TimeoutError:
                 pass
-        if forbidden:
-            subject = f'{_qualified(group, plural.split("/")[0])} "{name}"' if name else _qualified(group, plural)
+        resource = plural.split("/")[0]
+        if failure == 403 or (authorize and not self.allows(verb, group, plural, namespace, name)):
+            subject = f'{_qualified(group, resource)} "{name}"' if name else _qualified(group, resource)
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             message = (
                 f'{subject} is forbidden: User "{self.user}" cannot {verb} resource "{plural}" '
                 f'in API group "{group}" {scope}'
             )
-            return _status(403, message, details=_details(group, plural.split("/")[0], name))
+            return _status(403, message, details=_details(group, resource, name))
+        if failure == 404 and name:
+            return _not_found(group, resource, name)
         if failure:
-            return _status(failure, f"the sandbox was told to answer {failure} for {_qualified(group, plural)}")
+            return _status(failure)
         return None
 
     # -- discovery
 
     async def _version(self, request: web.Request) -> web.Response:
-        return web.json_response(SERVER_VERSION)
+        return _json(SERVER_VERSION)
 
     async def _api_versions(self, request: web.Request) -> web.Response:
         address = self.url.removeprefix("https://")
-        return web.json_response({
+        return _json({
             "kind": "APIVersions",
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
         })
 
+    def _group_versions(self) -> dict[str, list[str]]:
+        """Every served group (the reviews' one included) and its versions; "" is the core group."""
+        groups: dict[str, list[str]] = {_REVIEW_GROUP: [_REVIEW_VERSION]}
+        for group, version, _, _ in self.store.resources():
+            if version not in groups.setdefault(group, []):
+                groups[group].append(version)
+        return groups
+
+    def _group_entry(self, group: str) -> dict | None:
+        versions = self._group_versions().get(group) if group else None
+        if not versions:
+            return None
+        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"name": group, "versions": entries, "preferredVersion": entries[0]}
+
     async def _api_groups(self, request: web.Request) -> web.Response:
-        groups = []
-        for group, versions in sorted(self.store.served_groups().items()):
-            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-            groups.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        groups = [self._group_entry(group) for group in sorted(self._group_versions()) if group]
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+
+    async def _api_group(self, request: web.Request) -> web.Response:
+        entry = self._group_entry(request.match_info["group"])
+        if entry is None:
+            return _no_such_path()
+        return _json({"kind": "APIGroup", "apiVersion": "v1", **entry})
+
+    async def _api_resources(self, request: web.Request) -> web.Response:
+        group, version = request.match_info.get("group", ""), request.match_info.get("version", "v1")
+        resources = [entry for g, v, plural, kind in self.store.resources() if (g, v) == (group, version)
+                     for entry in _api_resource_entries(group, plural, kind)]
+        if (group, version) == (_REVIEW_GROUP, _REVIEW_VERSION):
+            resources += [_api_resource(plural, kind, namespaced=False, verbs=("create",))
+                          for plural, kind in _REVIEWS.items()]
+        if not resources:
+            return _no_such_path()
+        return _json({"kind": "APIResourceList", "apiVersion": "v1",
+                      "groupVersion": f"{group}/{version}" if group else version, "resources": resources})
+
+    async def _unknown_path(self, request: web.Request) -> web.Response:
+        return _no_such_path()
+
+    # -- reviews (kubectl auth can-i)
+
+    async def _review_spec(self, request: web.Request, plural: str) -> tuple[str, dict] | web.Response:
+        """A posted review's kind and spec, from JSON or (as kubectl sends it) protobuf; or the refusal."""
+        kind, body = _REVIEWS[plural], await request.read()
+        try:
+            if request.content_type == kubeproto.PROTOBUF:
+                spec = kubeproto.review_spec(body, kind)
+            elif request.content_type == "application/json":
+                spec = json.loads(body).get("spec")
+            else:
+                return _status(415, f"the body of the request was in an unknown format - accepted media types "
+                                    f"include: application/json, {kubeproto.PROTOBUF}")
+        except (ValueError, AttributeError) as exc:
+            return _status(400, f"the object provided is unrecognized (must be of type {kind}): {exc}")
+        if not isinstance(spec, dict):
+            return _invalid(kind, "spec", "Required value")
+        # Every user may create reviews (system:basic-user), whatever forbid() took away.
+        refusal = await self._gate("create", _REVIEW_GROUP, plural, None, None, authorize=False)
+        return refusal or (kind, spec)
+
+    async def _access_review(self, request: web.Request) -> web.Response:
+        """SelfSubjectAccessReview: may this server's user do that? Answered by :meth:`allows` itself."""
+        read = await self._review_spec(request, "selfsubjectaccessreviews")
+        if isinstance(read, web.Response):
+            return read
+        kind, spec = read
+        attributes, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if bool(attributes) == bool(non_resource):
+            return _invalid(kind, "spec", "exactly one of nonResourceAttributes or resourceAttributes must be "
+                                          "specified")
+        if attributes:
+            plural = "/".join(p for p in (attributes.get("resource", ""), attributes.get("subresource", "")) if p)
+            allowed = self.allows(attributes.get("verb", ""), attributes.get("group", ""), plural,
+                                  attributes.get("namespace") or None, attributes.get("name") or None)
+        else:
+            allowed = non_resource.get("verb") == "get" and _public_url(non_resource.get("path", ""))
+        return _review(kind, spec, {"allowed": allowed})
+
+    async def _rules_review(self, request: web.Request) -> web.Response:
+        """SelfSubjectRulesReview: every served resource this server's user may read in a namespace (a resource
+        forbidden only by name is left out, and the answer marked incomplete)."""
+        read = await self._review_spec(request, "selfsubjectrulesreviews")
+        if isinstance(read, web.Response):
+            return read
+        kind, spec = read
+        namespace = spec.get("namespace")
+        if not namespace:
+            return _invalid(kind, "spec.namespace", "Required value: no namespace on request")
+        by_verbs: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        partly = []
+        for group, _, plural, _ in self.store.resources():
+            for name in [plural] + [f"{plural}/{sub}" for sub in _facts(group, plural).subresources]:
+                if self.store.forbidden_names(group, name, namespace):
+                    partly.append(_qualified(group, name))
+                    continue
+                verbs = tuple(v for v in _granted_verbs(group, name) if self.allows(v, group, name, namespace))
+                if verbs:
+                    by_verbs.setdefault((group, verbs), []).append(name)
+        rules = [{"verbs": ["create"], "apiGroups": [_REVIEW_GROUP], "resources": sorted(_REVIEWS)}]
+        rules += [{"verbs": list(verbs), "apiGroups": [group], "resources": names}
+                  for (group, verbs), names in sorted(by_verbs.items())]
+        status: dict = {"resourceRules": rules,
+                        "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": list(_PUBLIC_URLS)}],
+                        "incomplete": bool(partly)}
+        if partly:
+            status["evaluationError"] = f"some objects of {', '.join(partly)} are forbidden by name"
+        return _review(kind, spec, status)
 
     # -- reads
 
-    async def _core_list_all(self, request: web.Request) -> web.Response:
-        return await self._list(request, "", "v1", request.match_info["plural"], None)
-
-    async def _core_list(self, request: web.Request) -> web.Response:
+    async def _resource(self, request: web.Request) -> web.Response:
+        """Any request on a resource path: RBAC first (so any verb may be refused), then get, list, or 404."""
         info = request.match_info
-        return await self._list(request, "", "v1", info["plural"], info["ns"])
-
-    async def _core_get(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        return await self._get("", "v1", info["plural"], info["ns"], info["name"])
-
-    async def _group_list_all(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        return await self._list(request, info["group"], info["version"], info["plural"], None)
-
-    async def _group_list(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        return await self._list(request, info["group"], info["version"], info["plural"], info["ns"])
-
-    async def _group_get(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        return await self._get(info["group"], info["version"], info["plural"], info["ns"], info["name"])
-
-    async def _get(self, group: str, version: str, plural: str, namespace: str, name: str) -> web.Response:
-        if self.store.kind(group, version, plural) is None:
-            return _page_not_found()
-        if refusal := await self._gate("get", group, plural, namespace, name):
+        group, version, namespace = info.get("group", ""), info.get("version", "v1"), info.get("ns")
+        resource, name, sub = info["plural"], info.get("name"), info.get("sub")
+        plural = f"{resource}/{sub}" if sub else resource
+        verb = _METHOD_VERBS.get(request.method, request.method.lower())
+        if name is None and verb in ("get", "delete"):
+            verb = {"get": "watch" if request.query.get("watch") in ("true", "1") else "list",
+                    "delete": "deletecollection"}[verb]
+        if refusal := await self._gate(verb, group, plural, namespace, name):
             return refusal
-        obj = self.store.get(group, plural, namespace, name)
-        if obj is None:
-            return _status(404, f'{_qualified(group, plural)} "{name}" not found',
-                           details=_details(group, plural, name))
-        return web.json_response(obj)
+        kind = self.store.kind(group, version, resource)
+        if kind is None or (sub and sub not in _facts(group, resource).subresources):
+            return _no_such_path()
+        as_table = tables.table_version(request.headers.get("Accept", ""))
+        if verb == "get":  # an object, or its status subresource: the object itself
+            obj = self.store.get(group, resource, namespace, name)
+            if obj is None:
+                return _not_found(group, resource, name)
+            version_now = obj["metadata"]["resourceVersion"]
+            return _json(tables.table(group, resource, [obj], resource_version=version_now, version=as_table)
+                         if as_table else obj)
+        if verb == "list":
+            return self._list(request, group, version, resource, namespace, kind, as_table=as_table)
+        return _status(405)
 
-    async def _list(
-        self, request: web.Request, group: str, version: str, plural: str, namespace: str | None
-    ) -> web.Response:
-        kind = self.store.kind(group, version, plural)
-        if kind is None:
-            return _page_not_found()
-        if refusal := await self._gate("list", group, plural, namespace, None):
-            return refusal
+    def _list(self, request: web.Request, group: str, version: str, plural: str, namespace: str | None,
+              kind: str, *, as_table: str | None = None) -> web.Response:
         try:
             matches = parse_label_selector(request.query.get("labelSelector", ""))
         except ValueError as exc:
             return _status(400, str(exc))
         items, resource_version = self.store.list(group, plural, namespace)
         items = [obj for obj in items if matches(obj["metadata"].get("labels") or {})]
+        if as_table:
+            return _json(tables.table(group, plural, items, resource_version=resource_version, version=as_table))
         if (group, version, plural) in _BUILTIN_RESOURCES:
             # A real server drops kind and apiVersion from the items of a built-in list.
             for obj in items:
                 obj.pop("kind", None)
                 obj.pop("apiVersion", None)
-        return web.json_response({
+        return _json({
             "kind": f"{kind}List",
             "apiVersion": f"{group}/{version}" if group else version,
             "metadata": {"resourceVersion": resource_version},
@@ -683,13 +938,15 @@ class ApiServer:
 
     async def _portforward(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["ns"], request.match_info["name"]
-        if request.method not in ("GET", "POST"):
-            return _status(405, f"method {request.method} is not allowed on pods/portforward")
-        if refusal := await self._gate("create", "", "pods/portforward", namespace, name):
+        # kubectl POSTs (SPDY); a websocket GET is authorized for create too (Kubernetes 1.31 and later).
+        verb = "create" if request.method in ("GET", "POST") else _METHOD_VERBS.get(request.method, "")
+        if refusal := await self._gate(verb, "", "pods/portforward", namespace, name):
             return refusal
+        if verb != "create":
+            return _status(405)
         pod = self.store.get("", "pods", namespace, name)
         if pod is None:
-            return _status(404, f'pods "{name}" not found', details=_details("", "pods", name))
+            return _not_found("", "pods", name)
         try:
             ports = _forward_ports(request.query.getall("ports", []) + request.query.getall("port", []))
         except ValueError as exc:

@@ -27,6 +27,7 @@ import datetime as _dt
 import hashlib
 import shutil
 import tempfile
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -519,14 +520,30 @@ def _ts(moment: _dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _digest(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
+def _owner(workload: _Workload, pod: str) -> dict:
+    """The pod's controller: its ReplicaSet (a Deployment's pods) or its DaemonSet, as an ownerReference."""
+    kind = "ReplicaSet" if workload.kind == "Deployment" else workload.kind
+    name = pod.rsplit("-", 1)[0]
+    uid = uuid.uuid5(uuid.NAMESPACE_URL, f"apps/{kind.lower()}s/{workload.namespace}/{name}")
+    return {"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": str(uid), "controller": True,
+            "blockOwnerDeletion": True}
+
+
 def _pod(workload: _Workload, name: str, ip: str, started: _dt.datetime, down: _PodDown | None) -> dict:
     ready = down is None
     phase = down.phase if down else "Running"
     since = _ts(started)
     statuses = []
     for container in workload.containers:
-        status: dict = {"name": container.name, "image": container.image, "ready": ready,
+        status: dict = {"name": container.name, "image": container.image, "imageID": "", "ready": ready,
                         "restartCount": 0 if ready or phase == "Pending" else 5, "started": phase == "Running"}
+        if phase == "Running":  # the image was pulled and a container created (kubelet reports both)
+            status["imageID"] = f"{container.image.rsplit(':', 1)[0]}@sha256:{_digest(container.image)}"
+            status["containerID"] = f"containerd://{_digest(f'{name}/{container.name}')}"
         if ready:
             status["state"] = {"running": {"startedAt": since}}
         elif phase == "Pending":
@@ -539,10 +556,7 @@ def _pod(workload: _Workload, name: str, ip: str, started: _dt.datetime, down: _
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": workload.namespace, "labels": dict(workload.labels),
-                     "creationTimestamp": since,
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet" if workload.kind ==
-                                          "Deployment" else workload.kind, "name": name.rsplit("-", 1)[0],
-                                          "controller": True}]},
+                     "creationTimestamp": since, "ownerReferences": [_owner(workload, name)]},
         "spec": {
             "nodeName": _NODE,
             "containers": [{"name": c.name, "image": c.image,
@@ -565,6 +579,12 @@ def _pod(workload: _Workload, name: str, ip: str, started: _dt.datetime, down: _
             "containerStatuses": statuses,
         },
     }
+
+
+def _pod_ref(pod: dict) -> dict:
+    """An ObjectReference to a stored pod (what Endpoints and EndpointSlices point at)."""
+    metadata = pod["metadata"]
+    return {"kind": "Pod", "namespace": metadata["namespace"], "name": metadata["name"], "uid": metadata["uid"]}
 
 
 def _service_objects(service: _Service, pods: list[dict], cluster_ip: str) -> list[dict]:
@@ -595,9 +615,7 @@ def _service_objects(service: _Service, pods: list[dict], cluster_ip: str) -> li
     not_ready = [p for p in pods if p not in ready]
 
     def address(pod: dict) -> dict:
-        return {"ip": pod["status"]["podIP"], "nodeName": _NODE,
-                "targetRef": {"kind": "Pod", "namespace": service.namespace, "name": pod["metadata"]["name"],
-                              "uid": pod["metadata"].get("uid", "")}}
+        return {"ip": pod["status"]["podIP"], "nodeName": _NODE, "targetRef": _pod_ref(pod)}
 
     sample = (ready or not_ready or [None])[0]
     ports = [{"name": n, "port": resolve(sample, t) if sample else p, "protocol": "TCP"} for n, p, t in service.ports]
@@ -621,8 +639,7 @@ def _service_objects(service: _Service, pods: list[dict], cluster_ip: str) -> li
         "endpoints": [{"addresses": [p["status"]["podIP"]],
                        "conditions": {"ready": p in ready, "serving": p in ready, "terminating": False},
                        "nodeName": _NODE,
-                       "targetRef": {"kind": "Pod", "namespace": service.namespace, "name": p["metadata"]["name"]}}
-                      for p in pods],
+                       "targetRef": _pod_ref(p)} for p in pods],
     }
     return [svc, endpoints, slice_]
 
@@ -758,9 +775,7 @@ def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, p
         store.add(obj)
     for resource, namespace in scenario.objects.forbidden:
         store.forbid(resource, namespace)
-    all_pods = [p for group in pods.values() for p in group]
-    for pod in all_pods:
-        store.add(pod)
+    all_pods = [store.add(p) for group in pods.values() for p in group]  # as stored: with their uids
     for index, service in enumerate(_SERVICES):
         selected = [p for p in all_pods if p["metadata"]["namespace"] == service.namespace
                     and all(p["metadata"]["labels"].get(k) == v for k, v in service.selector.items())]

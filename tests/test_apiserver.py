@@ -26,6 +26,7 @@ from sandbox.apiserver import (
     parse_label_selector,
     secret_object,
 )
+from sandbox.tables import human_duration
 
 
 def _pod(name: str, labels: dict | None = None, namespace: str = "default") -> dict:
@@ -91,12 +92,14 @@ def _no_faults(api):
     api.store.clear_faults()
 
 
-def _raw(api, path: str, token: str | None = None) -> tuple[int, str, bytes]:
+def _raw(api, path: str, token: str | None = None, *, method: str = "GET", body: bytes | None = None,
+         headers: dict | None = None) -> tuple[int, str, bytes]:
     context = ssl.create_default_context(cadata=api.ca_pem.decode())
     host, port = api.url.removeprefix("https://").split(":")
     conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=5)
     try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token or api.token}"})
+        conn.request(method, path, body=body,
+                     headers={"Authorization": f"Bearer {token or api.token}", **(headers or {})})
         response = conn.getresponse()
         return response.status, response.getheader("Content-Type", ""), response.read()
     finally:
@@ -121,7 +124,7 @@ def test_every_core_kind_reads_through_the_typed_client(api_client):
     assert [s.metadata.name for s in slices.items] == ["direktiv-flow-hl-abcde"]
 
 
-def test_custom_objects_read_and_a_missing_crd_is_a_plain_404(api, api_client):
+def test_custom_objects_read_and_a_missing_crd_is_a_not_found_status(api, api_client):
     custom = k8s.CustomObjectsApi(api_client)
     delegation = custom.get_namespaced_custom_object(
         "projectcontour.io", "v1", "contour-internal", "tlscertificatedelegations", "default-delegation")
@@ -135,7 +138,10 @@ def test_custom_objects_read_and_a_missing_crd_is_a_plain_404(api, api_client):
         custom.get_namespaced_custom_object("cert-manager.io", "v1", "default", "certificates", "nope")
     assert json.loads(missing.value.body)["message"] == 'certificates.cert-manager.io "nope" not found'
     status, content_type, body = _raw(api, "/apis/acme.example/v1/namespaces/default/things")
-    assert (status, body) == (404, b"404 page not found\n") and content_type.startswith("text/plain")
+    assert (status, content_type) == (404, "application/json")
+    assert json.loads(body) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": "the server could not find the requested resource",
+                                "reason": "NotFound", "code": 404}
 
 
 def test_list_envelopes_have_the_real_shape(api):
@@ -184,9 +190,122 @@ def test_version_and_discovery(api, api_client):
     assert k8s.VersionApi(api_client).get_code().git_version.startswith("v1.")
     _, _, body = _raw(api, "/apis")
     groups = {g["name"] for g in json.loads(body)["groups"]}
-    assert {"cert-manager.io", "projectcontour.io", "serving.knative.dev", "discovery.k8s.io"} <= groups
+    assert groups == {"authorization.k8s.io", "cert-manager.io", "projectcontour.io", "serving.knative.dev",
+                      "discovery.k8s.io"}
     _, _, body = _raw(api, "/api")
     assert json.loads(body)["versions"] == ["v1"]
+    _, _, body = _raw(api, "/apis/projectcontour.io/v1")
+    assert json.loads(body) == {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "projectcontour.io/v1",
+                                "resources": [
+        {"name": "tlscertificatedelegations", "singularName": "tlscertificatedelegation", "namespaced": True,
+         "kind": "TLSCertificateDelegation", "verbs": ["create", "delete", "deletecollection", "get", "list",
+                                                       "patch", "update", "watch"], "shortNames": ["tlscerts"]},
+        {"name": "tlscertificatedelegations/status", "singularName": "", "namespaced": True,
+         "kind": "TLSCertificateDelegation", "verbs": ["get", "patch", "update"]}]}
+    status, _, body = _raw(api, "/apis/networking.k8s.io/v1")
+    assert (status, json.loads(body)["reason"]) == (404, "NotFound")
+
+
+# What kubectl v1.32 asks for first: aggregated discovery (which a server without it answers with the plain list).
+AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+              "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+
+
+@pytest.mark.parametrize("path, kind", [("/api", "APIVersions"), ("/apis", "APIGroupList"),
+                                        ("/api/v1/", "APIResourceList")])
+def test_an_aggregated_discovery_accept_gets_the_plain_document(api, path, kind):
+    status, content_type, body = _raw(api, path, headers={"Accept": AGGREGATED})
+    assert (status, content_type, json.loads(body)["kind"]) == (200, "application/json", kind)
+
+
+def test_the_status_subresource_reads_the_object(api_client):
+    pod = k8s.CoreV1Api(api_client).read_namespaced_pod_status("flow-0", "default")
+    assert (pod.metadata.name, pod.status.phase) == ("flow-0", "Running")
+
+
+@pytest.mark.parametrize("method, path, verb", [
+    ("POST", "/api/v1/namespaces/default/secrets", "create"),
+    ("DELETE", "/api/v1/namespaces/default/secrets/other", "delete"),
+    ("DELETE", "/api/v1/namespaces/default/secrets", "deletecollection"),
+    ("PATCH", "/apis/cert-manager.io/v1/namespaces/default/certificates/x", "patch"),
+    ("GET", "/api/v1/namespaces/default/pods?watch=true", "watch"),
+    ("POST", "/api/v1/namespaces/default/widgets", "create"),  # authorized first, so not a 404
+])
+def test_what_the_user_may_not_do_is_forbidden_before_it_is_routed(api, method, path, verb):
+    status, _, body = _raw(api, path, method=method, body=b"{}" if method != "GET" else None)
+    assert status == 403 and f"cannot {verb} resource" in json.loads(body)["message"]
+
+
+def test_a_resource_the_server_lacks_is_a_not_found_status(api):
+    for path in ("/api/v1/namespaces/default/widgets", "/api/v1/namespaces/default/pods/flow-0/log", "/nowhere"):
+        status, _, body = _raw(api, path)
+        assert (status, json.loads(body)["message"]) == (404, "the server could not find the requested resource")
+
+
+# A SelfSubjectAccessReview "may I get secrets in default?" as kubectl v1.32 posts it (protobuf).
+KUBECTL_ACCESS_REVIEW = bytes.fromhex(
+    "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f763112175365"
+    "6c665375626a6563744163636573735265766965771"
+    "23f0a100a0012001a0022002a0032003800420012210a1f0a0764656661756c7412036765741a0022002a07736563726574733200"
+    "3a001a08080012001a0020001a002200")
+REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+
+def _review(api, body: bytes, content_type: str) -> tuple[int, dict]:
+    status, _, answer = _raw(api, REVIEWS, method="POST", body=body, headers={"Content-Type": content_type})
+    return status, json.loads(answer)
+
+
+def test_access_reviews_answer_in_json_and_protobuf_as_requests_are_answered(api):
+    question = json.dumps({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "spec": {
+        "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "secrets"}}}).encode()
+    for body, content_type in ((question, "application/json"),
+                               (KUBECTL_ACCESS_REVIEW, "application/vnd.kubernetes.protobuf")):
+        assert _review(api, body, content_type) == (201, {
+            "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": {"resourceAttributes": {"namespace": "default", "verb": "get", "resource": "secrets"}
+                     | ({"group": "", "version": "", "subresource": "", "name": ""}
+                        if content_type != "application/json" else {})},
+            "status": {"allowed": True}})
+    api.store.forbid("secrets", "default")
+    assert _review(api, KUBECTL_ACCESS_REVIEW, "application/vnd.kubernetes.protobuf")[1]["status"] == {
+        "allowed": False}
+    assert _raw(api, "/api/v1/namespaces/default/secrets/other")[0] == 403
+
+
+def test_malformed_reviews_are_refused_with_a_status(api):
+    status, answer = _review(api, b"k8s\x00\x12\xff", "application/vnd.kubernetes.protobuf")
+    assert (status, answer["reason"]) == (400, "BadRequest") and "SelfSubjectAccessReview" in answer["message"]
+    status, answer = _review(api, b'{"spec": {}}', "application/json")
+    assert (status, answer["reason"]) == (422, "Invalid")
+    assert answer["message"].startswith('SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec:')
+    status, answer = _review(api, b"spec: {}", "application/yaml")
+    assert (status, answer["reason"]) == (415, "UnsupportedMediaType")
+
+
+def test_a_table_is_answered_where_one_is_asked_for(api):
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    status, _, body = _raw(api, "/api/v1/namespaces/default/pods", headers={"Accept": accept})
+    table = json.loads(body)
+    assert (status, table["kind"], table["apiVersion"]) == (200, "Table", "meta.k8s.io/v1")
+    assert [(c["name"], c["priority"]) for c in table["columnDefinitions"]][:5] == [
+        ("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("IP", 1)]
+    # These pods report no container statuses, so none of their containers counts as ready (as kubectl shows it).
+    assert [row["cells"][:4] for row in table["rows"]] == [["flow-0", "0/1", "Running", 0],
+                                                          ["flow-1", "0/1", "Running", 0]]
+    assert table["rows"][0]["object"]["metadata"]["namespace"] == "default"
+    _, _, body = _raw(api, "/api/v1/namespaces/default/pods", headers={"Accept": "application/json"})
+    assert json.loads(body)["kind"] == "PodList"
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    (-5, "<invalid>"), (-1, "0s"), (45, "45s"), (119, "119s"), (310, "5m10s"), (600, "10m"), (179 * 60, "179m"),
+    (200 * 60, "3h20m"), (10 * 3600, "10h"), (4 * 86400 + 5 * 3600, "4d5h"), (30 * 86400, "30d"),
+    ((3 * 365 + 3) * 86400, "3y3d"), (10 * 365 * 86400, "10y"),
+])
+def test_ages_are_apimachinerys_human_durations(seconds, shown):
+    assert human_duration(seconds) == shown
 
 
 # --- errors -----------------------------------------------------------------------------------------------------
