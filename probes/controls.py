@@ -18,17 +18,18 @@ from cryptography import x509
 
 from probes import trust, x509 as facts
 from probes.catalog import CLUSTER, applies
+from probes.cipher_suites import is_forward_secret
 from probes.evidence import (
-    BASELINE, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key,
-    SERVED_CHAIN_FROM, PodEvidence,
+    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
+    SERVED_CHAIN_FROM, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
 )
+from probes.hello import FallbackVerdict, Verdict as HelloVerdict, judge as hello_verdict
+from probes.plan import SUITE_SCAN_VERSIONS, weak_suites
 from probes.profile import Profile
-from probes.hello import Verdict as HelloVerdict, judge as hello_verdict
-from probes.plan import WEAK_SCAN_VERSIONS
 from probes.tls import HandshakeOutcome, HandshakeResult, Rejection
 from probes.topology import Mode, SecretRef
 
-__all__ = ["Status", "Verdict", "judge", "observed_mode"]
+__all__ = ["Status", "Verdict", "judge", "observed_mode", "hsts_max_age"]
 
 
 class Status(str, Enum):
@@ -158,6 +159,15 @@ def _pod_judge(judge_pod: PodJudge, endpoint_check=_tls_endpoint):
         return _per_pod(ev, endpoint_check(ev, endpoint), profile, judge_pod)
     judge_.__doc__ = judge_pod.__doc__
     return judge_
+
+
+def _switchable(control_id: str, judge_):
+    """A control a profile may switch off: then it skips, saying so."""
+    def judge_or_skip(ev: Evidence, endpoint: str, profile: Profile):
+        if not profile.judges(control_id):
+            _skip(f"the profile '{profile.name}' switches {control_id} off (controls_off)")
+        return judge_(ev, endpoint, profile)
+    return judge_or_skip
 
 
 def _attempt(ep: EndpointEvidence, pod: PodEvidence, key: Key) -> Attempt:
@@ -465,18 +475,98 @@ def _legacy_refused(ev, ep, pod, profile):
                         f"set the server's minimum version to {profile.min_version}")
 
 
-def _weak_refused(ev, ep, pod, profile):
+def _forbidden_suites(ev, ep, pod, profile, what: str, forbidden, fix: str):
+    """Judge the per-version suite scans for the accepted suites ``forbidden(code)`` picks out."""
     offers = _Offers()
-    for version in WEAK_SCAN_VERSIONS:
-        scan = _observed_result(pod, Key.weak(version), offers, version.value)
+    for version in SUITE_SCAN_VERSIONS:
+        scan = _observed_result(pod, Key.suites(version), offers, version.value)
         if scan is None:
             continue
-        offers.accepted += [f"{name} at {version.value}" for name in scan.accepted_names]
+        offers.accepted += [f"{s.name} at {version.value}" for s in scan.accepted if forbidden(s.code)]
         if scan.unjudged:
-            offers.unobserved.append(f"{version.value}: {len(scan.unjudged)} weak suite(s) not judged ({scan.detail})")
-        elif not scan.accepted:
-            offers.refused.append(f"every {'/'.join(profile.weak_cipher_families)} suite at {version.value}")
-    return offers.judge(ep, pod, "weak cipher suites", "remove them from the server's cipher suite list")
+            offers.unobserved.append(f"{version.value}: {len(scan.unjudged)} suite(s) not judged ({scan.detail})")
+        else:
+            offers.refused.append(f"every such suite at {version.value}")
+    return offers.judge(ep, pod, what, fix)
+
+
+def _weak_refused(ev, ep, pod, profile):
+    weak = {v: set(weak_suites(profile, v)) for v in SUITE_SCAN_VERSIONS}
+    return _forbidden_suites(ev, ep, pod, profile, f"weak cipher suites ({', '.join(profile.weak_cipher_families)})",
+                             lambda code: any(code in codes for codes in weak.values()),
+                             "remove them from the server's cipher suite list")
+
+
+def _forward_secrecy(ev, ep, pod, profile):
+    return _forbidden_suites(ev, ep, pod, profile, "suites without forward secrecy at TLS 1.2 and below",
+                             lambda code: not is_forward_secret(code),
+                             "offer only ECDHE (or DHE) suites (NIST SP 800-52r2 3.3.1)")
+
+
+def _secure_renegotiation(ev, ep, pod, profile):
+    reneg = _attempt(ep, pod, RENEGOTIATION).result
+    compression = _attempt(ep, pod, COMPRESSION).result
+    found = {"renegotiation_info": str(reneg.secure_renegotiation), "compression": str(compression.method)}
+    problems = []
+    if reneg.secure_renegotiation is False:
+        problems.append("its TLS 1.2 ServerHello carries no renegotiation_info (RFC 5746)")
+    if compression.compression_accepted:
+        problems.append(f"it chose TLS compression (method {compression.method}; CRIME)")
+    if problems:
+        return Status.FAIL, f"expected {ep.spec.id} to renegotiate securely and refuse compression; " + \
+            " and ".join(problems), found
+    undetermined = [c for c in (reneg, compression) if c.attempt is None or c.attempt.verdict is HelloVerdict.UNDETERMINED]
+    if undetermined:
+        _error(f"cannot judge {ep.spec.id}: " + "; ".join(c.detail for c in undetermined))
+    _baseline(ep, pod)
+    if reneg.secure_renegotiation is None:  # refused: the server speaks no TLS 1.2 or lower at all
+        return Status.PASS, f"refuses TLS 1.2 and below, where renegotiation exists ({reneg.detail})", found
+    return Status.PASS, "the TLS 1.2 ServerHello carries renegotiation_info, and compression was declined", found
+
+
+def _downgrade_scsv(ev, ep, pod, profile):
+    check = _attempt(ep, pod, FALLBACK).result
+    found = {"verdict": check.verdict.value, "highest": getattr(check.highest, "value", "") or "",
+             "fallback_version": getattr(check.fallback_version, "value", "") or ""}
+    if check.verdict is FallbackVerdict.UNPROTECTED:
+        return Status.FAIL, (f"expected {ep.spec.id} to refuse a {check.fallback_version.value} ClientHello carrying "
+                             f"TLS_FALLBACK_SCSV with 'inappropriate fallback' (it supports "
+                             f"{check.highest.value}); it accepted it: {check.detail}"), found
+    if check.verdict is FallbackVerdict.UNDETERMINED:
+        _error(f"cannot judge {ep.spec.id}: {check.detail}")
+    _baseline(ep, pod)
+    if check.verdict is FallbackVerdict.NOT_APPLICABLE:
+        # The fallback hello was refused. If the same version without the SCSV is accepted (the renegotiation
+        # check's ServerHello), the SCSV is what the server refused: a downgrade fails, if not with RFC 7507's alert.
+        same = _accepted_version(pod, RENEGOTIATION)
+        if check.fallback_version is not None and same is check.fallback_version:
+            return Status.PASS, (f"a {same.value} ClientHello carrying TLS_FALLBACK_SCSV was refused while one "
+                                 f"without it was accepted ({check.detail})"), found
+        _skip(f"{ep.spec.id} has no lower version to fall back to ({check.detail})")
+    return Status.PASS, f"a fallback ClientHello got 'inappropriate fallback' ({check.detail})", found
+
+
+def _accepted_version(pod: PodEvidence, key: Key):
+    """The version of the ServerHello that the hello check ``key`` got, None when it got none."""
+    attempt = pod.attempt(key)
+    check = attempt.result if attempt is not None and attempt.observed else None
+    hello = getattr(getattr(check, "attempt", None), "result", None)
+    server_hello = hello.server_hello if hello is not None and hello_verdict(hello) is HelloVerdict.ACCEPTED else None
+    return server_hello.version if server_hello is not None else None
+
+
+def _x509_strict(ev, ep, pod, profile):
+    chain = _served_chain(ep, pod)
+    if not ep.anchors_der:
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {ep.spec.id}=PATH")
+    name = ep.spec.expected_names[0] if ep.spec.expected_names else ep.spec.server_name
+    result = facts.verify_strict(chain, [_cert(d) for d in ep.anchors_der], name)
+    found = _leaf_facts(chain[0])
+    if result.trusted:
+        return Status.PASS, f"{result.reason} for {name}", found
+    return Status.FAIL, (f"expected the chain served by {ep.spec.id} to pass a strict RFC 5280 verifier (rustls, "
+                         f"recent Go and Python clients) for {name}; {result.reason}: reissue it with a subject and "
+                         "the name in subjectAltName, from a CA with keyCertSign"), found
 
 
 def _alpn_h2(ev, ep, pod, profile):
@@ -555,6 +645,36 @@ def _https_responds(ev, ep, pod, profile):
     if r.status < 500:
         return Status.PASS, f"HTTPS GET answered {r.status}", found
     return Status.FAIL, f"expected an HTTPS GET on {ep.spec.id} to answer below 500; observed {r.status}", found
+
+
+def _hsts(ev, ep, pod, profile):
+    r = _attempt(ep, pod, HTTPS_GET).result
+    found = {"strict_transport_security": r.hsts or ""}
+    if r.status is None:
+        _error(f"{ep.spec.id}: the HTTPS GET got no response: {r.error}")
+    max_age = hsts_max_age(r.hsts)
+    wanted = profile.hsts_min_days * 86400
+    if max_age is None:
+        return Status.FAIL, (f"expected the HTTPS answer of {ep.spec.id} to carry Strict-Transport-Security with "
+                             f"max-age >= {wanted} ({profile.hsts_min_days} days); "
+                             + (f"its header '{r.hsts}' has no valid max-age" if r.hsts else "it carries none")
+                             + ": set it on the Ingress (Contour: HTTPProxy responseHeadersPolicy)"), found
+    if max_age < wanted:
+        return Status.FAIL, (f"expected Strict-Transport-Security max-age >= {wanted} ({profile.hsts_min_days} days) "
+                             f"on {ep.spec.id}; observed max-age={max_age}"), found
+    return Status.PASS, f"Strict-Transport-Security: {r.hsts}", found
+
+
+def hsts_max_age(header: str | None) -> int | None:
+    """The max-age of a Strict-Transport-Security header value (RFC 6797 6.1), None when absent or invalid."""
+    if not header:
+        return None
+    ages = [d.strip() for d in header.split(";") if d.strip().lower().startswith("max-age")]
+    if len(ages) != 1:
+        return None
+    _, _, value = ages[0].partition("=")
+    value = value.strip().strip('"')
+    return int(value) if value.isdigit() else None
 
 
 def _http_redirects(ev, ep, pod, profile):
@@ -870,6 +990,11 @@ _JUDGES: dict[str, Callable] = {
     "T-LEGACY-PROTOCOLS-REFUSED": _pod_judge(_legacy_refused),
     "T-WEAK-CIPHERS-REFUSED": _pod_judge(_weak_refused),
     "T-ALPN-H2": _pod_judge(_alpn_h2),
+    "T-FORWARD-SECRECY": _switchable("T-FORWARD-SECRECY", _pod_judge(_forward_secrecy)),
+    "T-SECURE-RENEGOTIATION": _switchable("T-SECURE-RENEGOTIATION", _pod_judge(_secure_renegotiation)),
+    "T-DOWNGRADE-SCSV": _switchable("T-DOWNGRADE-SCSV", _pod_judge(_downgrade_scsv)),
+    "C-X509-STRICT": _switchable("C-X509-STRICT", _pod_judge(_x509_strict)),
+    "H-HSTS": _switchable("H-HSTS", _pod_judge(_hsts)),
     "M-VALID-CERT-ACCEPTED": _pod_judge(_valid_cert_accepted, _mtls_endpoint),
     "M-NO-CERT-REJECTED": _pod_judge(_rejects(ClientCert.NONE, "a client without a certificate"), _mtls_endpoint),
     "M-UNTRUSTED-CA-REJECTED": _pod_judge(_rejects(ClientCert.FOREIGN_CA, "a client certificate from a foreign CA"),

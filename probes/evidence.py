@@ -33,8 +33,11 @@ class Probe(str, Enum):
     BASELINE = "baseline"            # TLS with the expected SNI (and the configured client certificate under mTLS)
     CLIENT = "client"                # TLS presenting one of the :class:`ClientCert` identities (or none)
     PLAINTEXT = "plaintext"          # HTTP/1.1 and the h2c preface, in plaintext
-    LEGACY = "legacy"                # TLS offering one protocol version below the profile's minimum
-    WEAK = "weak"                    # TLS offering one weak cipher family
+    LEGACY = "legacy"                # a raw ClientHello offering one protocol version below the profile's minimum
+    SUITES = "suites"                # at one version, a scan of every suite the profile forbids (weak, no FS)
+    RENEGOTIATION = "renegotiation"  # a TLS 1.2 ClientHello: does renegotiation_info come back (RFC 5746)
+    COMPRESSION = "compression"      # a TLS 1.2 ClientHello offering DEFLATE: is it chosen
+    FALLBACK = "fallback"            # a lower-version ClientHello with TLS_FALLBACK_SCSV (RFC 7507)
     GRPC_HEALTH = "grpc-health"      # a gRPC health call through grpcio
     HTTPS_GET = "https-get"          # an HTTPS GET
     HTTP_GET = "http-get"            # a plain HTTP GET (TLS off)
@@ -60,7 +63,7 @@ class Key:
 
     Attributes:
         probe: what was done.
-        subject: what was offered: a :class:`ClientCert`, ``TLSVersion`` or ``WeakFamily`` value, or a host.
+        subject: what was offered: a :class:`ClientCert` or ``TLSVersion`` value, or a host.
     """
 
     probe: Probe
@@ -78,8 +81,8 @@ class Key:
         return cls(Probe.LEGACY, getattr(version, "value", version))
 
     @classmethod
-    def weak(cls, family) -> "Key":
-        return cls(Probe.WEAK, getattr(family, "value", family))
+    def suites(cls, version) -> "Key":
+        return cls(Probe.SUITES, getattr(version, "value", version))
 
     @classmethod
     def sni(cls, host: str) -> "Key":
@@ -92,9 +95,12 @@ GRPC_HEALTH = Key(Probe.GRPC_HEALTH)
 HTTPS_GET = Key(Probe.HTTPS_GET)
 HTTP_GET = Key(Probe.HTTP_GET)
 HTTP_REDIRECT = Key(Probe.HTTP_REDIRECT)
+RENEGOTIATION = Key(Probe.RENEGOTIATION)
+COMPRESSION = Key(Probe.COMPRESSION)
+FALLBACK = Key(Probe.FALLBACK)
 # The handshakes whose peer chain is the pod's served chain, in order of preference.
 SERVED_CHAIN_FROM = (BASELINE, Key.client(ClientCert.NONE), Key.client(ClientCert.CONFIGURED))
-__all__ += ["SERVED_CHAIN_FROM", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
+__all__ += ["SERVED_CHAIN_FROM", "RENEGOTIATION", "COMPRESSION", "FALLBACK", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
 
 
 @dataclass(frozen=True)

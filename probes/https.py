@@ -46,6 +46,7 @@ class HttpResult:
         http_version: "HTTP/1.1", "HTTP/1.0" or "HTTP/2" when a response came.
         error: one sentence saying why no response came (timeout, refusal, reset, TLS failure), else None.
         elapsed: seconds from connect to the end of the response (or the error).
+        hsts: the ``Strict-Transport-Security`` header, None when absent (or no response came).
     """
 
     url: str
@@ -54,6 +55,7 @@ class HttpResult:
     http_version: str | None
     error: str | None
     elapsed: float
+    hsts: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -260,7 +262,7 @@ def _get(scheme: str, address: tuple[str, int], *, host: str, path: str, ssl_con
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
                 version = response.extensions.get("http_version", b"").decode("ascii", "replace") or None
                 return HttpResult(url, response.status, headers.get("location"), version, None,
-                                  time.monotonic() - started)
+                                  time.monotonic() - started, hsts=headers.get("strict-transport-security"))
     except Exception as exc:  # the boundary: every failure becomes one sentence
         sni = host if ssl_context is not None else None
         return HttpResult(url, None, None, None, _describe(exc, where, sni, backend.progress.phase), time.monotonic() - started)

@@ -8,8 +8,9 @@ What each kind gets (TLS configured; with TLS off only the plaintext probe, a ha
 speaks TLS anyway, and the plain GET):
 
     every TLS endpoint   baseline handshake (expected SNI; the configured client certificate under mTLS),
-                         plaintext probe, one raw ClientHello per legacy version, and per version up to TLS 1.2
-                         a scan of every weak suite (:mod:`probes.hello`)
+                         plaintext probe, one raw ClientHello per legacy version, per version up to TLS 1.2
+                         a scan of every forbidden suite, renegotiation_info, compression and fallback-SCSV
+                         checks (:mod:`probes.hello`)
     gRPC (6666/7777/5555) a gRPC health call; under mTLS one handshake per client identity (none, foreign CA,
                          self-signed clone, expired, no clientAuth); under TLS a handshake with the configured
                          certificate, so that a port demanding client certificates is told by behaviour
@@ -26,21 +27,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from probes.evidence import BASELINE, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, ClientCert, Key
+from probes.evidence import (
+    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
+    ClientCert, Key,
+)
 from probes.grpc_health import health_check
 from probes.https import http_get, https_get
 from probes.plaintext import probe_plaintext
 from probes.profile import Profile
 from probes.timeouts import Timeouts
-from probes.cipher_suites import suites_for_version, suites_in_family
-from probes.hello import ClientHello, accepted_suites, send_hello
+from probes.cipher_suites import SuiteFamily, cipher_suite, is_forward_secret, suites_for_version, suites_in_family
+from probes.hello import (
+    ClientHello, accepted_suites, check_compression, check_fallback_scsv, check_renegotiation_info, send_hello,
+)
 from probes.tls import ClientIdentity, TLSOffer, TLSVersion, handshake
 from probes.topology import EndpointSpec, Mode
 
-__all__ = ["PlannedProbe", "Plan", "plan_endpoint", "weak_suites", "MTLS_CLIENTS", "WEAK_SCAN_VERSIONS"]
+__all__ = ["PlannedProbe", "Plan", "plan_endpoint", "weak_suites", "forbidden_suites", "MTLS_CLIENTS",
+           "SUITE_SCAN_VERSIONS"]
 
-# Weak suites exist only up to TLS 1.2 (TLS 1.3 has five suites, none weak): each version is scanned on its own.
-WEAK_SCAN_VERSIONS = (TLSVersion.SSLv3, TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
+# Weak suites and suites without forward secrecy exist only up to TLS 1.2 (TLS 1.3's five suites are neither):
+# each version is scanned on its own.
+SUITE_SCAN_VERSIONS = (TLSVersion.SSLv3, TLSVersion.TLSv1, TLSVersion.TLSv1_1, TLSVersion.TLSv1_2)
 # The client identities presented to an mTLS port besides the configured one, in catalog order.
 MTLS_CLIENTS = (ClientCert.NONE, ClientCert.FOREIGN_CA, ClientCert.SELF_SIGNED_CLONE, ClientCert.EXPIRED,
                 ClientCert.NO_CLIENTAUTH)
@@ -135,7 +143,7 @@ def plan_endpoint(
             probes.append(_shake(Key.client(ClientCert.CONFIGURED), _offer(spec, configured)))
 
     if tls:
-        probes += _legacy_and_weak(spec, profile)
+        probes += _legacy_and_suites(spec, profile)
         if spec.kind == "knative":
             probes += [_shake(Key.sni(host), _offer(spec, None, server_name=host, after_handshake="none"))
                        for host in hosts]
@@ -163,24 +171,49 @@ def plan_endpoint(
     return Plan(spec, tuple(probes), unofferable)
 
 
+def _family_suites(family: str, version: TLSVersion) -> tuple[int, ...]:
+    if family == "kRSA-CBC":  # static-RSA key transport with a CBC cipher
+        return tuple(c for c in suites_in_family(SuiteFamily.STATIC_RSA, version=version)
+                     if SuiteFamily.CBC in cipher_suite(c).families)
+    return suites_in_family(family, version=version)
+
+
 def weak_suites(profile: Profile, version: TLSVersion) -> tuple[int, ...]:
     """Every suite of the profile's weak families a server could pick at ``version``, by IANA code."""
     return tuple(dict.fromkeys(code for family in profile.weak_cipher_families
-                               for code in suites_in_family(family, version=version)))
+                               for code in _family_suites(family, version)))
 
 
-def _legacy_and_weak(spec: EndpointSpec, profile: Profile) -> list[PlannedProbe]:
+def forbidden_suites(profile: Profile, version: TLSVersion) -> tuple[int, ...]:
+    """What a server must refuse at ``version``: the weak suites, and (where T-FORWARD-SECRECY is judged) every
+    suite without forward secrecy."""
+    suites = weak_suites(profile, version)
+    if profile.judges("T-FORWARD-SECRECY"):
+        suites += tuple(c for c in suites_for_version(version) if not is_forward_secret(c))
+    return tuple(dict.fromkeys(suites))
+
+
+def _legacy_and_suites(spec: EndpointSpec, profile: Profile) -> list[PlannedProbe]:
     """Raw ClientHellos (:mod:`probes.hello`): one per protocol version below the minimum, offering only that
-    version with every suite usable at it; and per version up to TLS 1.2, a scan of every weak suite by IANA code.
-    Acceptance shows in the ServerHello, so no legacy crypto library is needed and nothing is left unoffered."""
+    version with every suite usable at it; per version up to TLS 1.2, a scan of every forbidden suite by IANA
+    code; and the renegotiation, compression and fallback checks. Acceptance shows in the ServerHello, so no
+    legacy crypto library is needed and nothing is left unoffered."""
     name = spec.server_name
     probes = []
     for version in map(TLSVersion, profile.refused_versions):
         hello = ClientHello(version, suites_for_version(version), name)
         probes.append(PlannedProbe(Key.legacy(version), lambda address, t, hello=hello: send_hello(
             address, hello, timeouts=t)))
-    for version in WEAK_SCAN_VERSIONS:
-        candidates = weak_suites(profile, version)
-        probes.append(PlannedProbe(Key.weak(version), lambda address, t, version=version, candidates=candidates:
+    for version in SUITE_SCAN_VERSIONS:
+        candidates = forbidden_suites(profile, version)
+        probes.append(PlannedProbe(Key.suites(version), lambda address, t, version=version, candidates=candidates:
                                    accepted_suites(address, version, candidates, server_name=name, timeouts=t)))
+    if profile.judges("T-SECURE-RENEGOTIATION"):
+        probes.append(PlannedProbe(RENEGOTIATION, lambda address, t: check_renegotiation_info(
+            address, server_name=name, timeouts=t)))
+        probes.append(PlannedProbe(COMPRESSION, lambda address, t: check_compression(
+            address, server_name=name, timeouts=t)))
+    if profile.judges("T-DOWNGRADE-SCSV"):
+        probes.append(PlannedProbe(FALLBACK, lambda address, t: check_fallback_scsv(
+            address, server_name=name, timeouts=t)))
     return probes

@@ -21,6 +21,7 @@ from probes.errors import UsageError
 __all__ = [
     "TLS_VERSIONS",
     "WEAK_CIPHER_FAMILIES",
+    "SWITCHABLE_CONTROLS",
     "INTERMEDIATE",
     "BUILTIN_PROFILES",
     "Profile",
@@ -31,8 +32,12 @@ __all__ = [
 TLS_VERSIONS: tuple[str, ...] = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # Other spellings people write in a profile.
 _VERSION_ALIASES = {"TLSv1.0": "TLSv1", "SSLv3.0": "SSLv3"}
-# The families T-WEAK-CIPHERS-REFUSED knows how to offer (OpenSSL cipher-string names).
-WEAK_CIPHER_FAMILIES: tuple[str, ...] = ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES")
+# The families T-WEAK-CIPHERS-REFUSED offers (probes.cipher_suites names; kRSA-CBC: static-RSA key transport with a
+# CBC cipher, the Lucky13/ROBOT-exposed suites that Go accepted by default until 1.22).
+WEAK_CIPHER_FAMILIES: tuple[str, ...] = ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES", "kRSA-CBC")
+# The controls a profile may switch off (the intermediate profile keeps them all on).
+SWITCHABLE_CONTROLS: tuple[str, ...] = ("T-FORWARD-SECRECY", "T-SECURE-RENEGOTIATION", "T-DOWNGRADE-SCSV", "H-HSTS",
+                                        "C-X509-STRICT")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Profile:
         rsa_min_bits: the smallest acceptable RSA key (C-KEY-STRENGTH).
         ec_min_bits: the smallest acceptable EC key (C-KEY-STRENGTH).
         weak_cipher_families: cipher families no endpoint may accept (T-WEAK-CIPHERS-REFUSED).
+        hsts_min_days: the smallest Strict-Transport-Security max-age, in days, the lb must send (H-HSTS).
+        controls_off: controls of :data:`SWITCHABLE_CONTROLS` this profile does not judge (they skip, saying so).
     """
 
     name: str = "intermediate"
@@ -54,6 +61,12 @@ class Profile:
     rsa_min_bits: int = 2048
     ec_min_bits: int = 256
     weak_cipher_families: tuple[str, ...] = WEAK_CIPHER_FAMILIES
+    hsts_min_days: int = 180
+    controls_off: tuple[str, ...] = ()
+
+    def judges(self, control_id: str) -> bool:
+        """Whether this profile judges ``control_id`` (only the switchable controls can be off)."""
+        return control_id not in self.controls_off
 
     @property
     def refused_versions(self) -> tuple[str, ...]:
@@ -121,10 +134,18 @@ def _check(path: Path, key: Any, value: Any) -> Any:
         if unknown:
             raise bad(f"a list of families from {', '.join(WEAK_CIPHER_FAMILIES)} (unknown: {', '.join(unknown)})")
         return tuple(dict.fromkeys(value))
+    if key == "controls_off":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(f"a list of control IDs from {', '.join(SWITCHABLE_CONTROLS)}")
+        unknown = [v for v in value if v not in SWITCHABLE_CONTROLS]
+        if unknown:
+            raise bad(f"a list of controls from {', '.join(SWITCHABLE_CONTROLS)} (others cannot be switched off; "
+                      f"unknown: {', '.join(unknown)})")
+        return tuple(dict.fromkeys(value))
     # the integer thresholds
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad("an integer")
-    if key == "min_days_valid" and value < 0:
+    if key in ("min_days_valid", "hsts_min_days") and value < 0:
         raise bad("zero or more")
     if key in ("rsa_min_bits", "ec_min_bits") and value <= 0:
         raise bad("a positive number of bits")

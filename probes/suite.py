@@ -49,6 +49,10 @@ class ServedCertificateControls:
     def test_every_pod_serves_the_configured_secret(self, endpoint, verdict):
         check(verdict)
 
+    @control("C-X509-STRICT")
+    def test_served_chain_passes_a_strict_verifier(self, endpoint, verdict):
+        check(verdict)
+
 
 class TransportControls:
     """How the port speaks: mode, handshake, plaintext, versions, suites."""
@@ -71,6 +75,18 @@ class TransportControls:
 
     @control("T-WEAK-CIPHERS-REFUSED")
     def test_weak_ciphers_are_refused(self, endpoint, verdict):
+        check(verdict)
+
+    @control("T-FORWARD-SECRECY")
+    def test_every_accepted_suite_has_forward_secrecy(self, endpoint, verdict):
+        check(verdict)
+
+    @control("T-SECURE-RENEGOTIATION")
+    def test_renegotiation_is_secure_and_compression_off(self, endpoint, verdict):
+        check(verdict)
+
+    @control("T-DOWNGRADE-SCSV")
+    def test_a_downgrade_is_detected(self, endpoint, verdict):
         check(verdict)
 
 

@@ -90,6 +90,8 @@ __all__ = [
     "KeyStrengthResult",
     "key_strength",
     "key_matches_certificate",
+    "StrictResult",
+    "verify_strict",
 ]
 
 # CONTROLS.md, C-VALIDITY: at least `min_days_valid` days must remain (profile default 14).
@@ -911,3 +913,41 @@ def key_matches_certificate(cert: CertificateInput, key_pem: bytes | PrivateKeyP
         return bool(key.public_key() == certificate.public_key())
     except TypeError:  # keys of different types
         return False
+
+
+@dataclass(frozen=True)
+class StrictResult:
+    """What a strict RFC 5280 verifier (``cryptography.x509.verification``, as rustls-based and recent clients
+    verify) says of a served chain.
+
+    Attributes:
+        trusted: the chain verifies to one of the anchors for the name.
+        reason: one sentence: the verified path, or the verifier's complaint.
+    """
+
+    trusted: bool
+    reason: str
+
+
+def verify_strict(chain_der: Sequence[bytes], anchors: Sequence[x509.Certificate], name: str, *,
+                  at: _dt.datetime | None = None) -> StrictResult:
+    """Verify the served chain (leaf first) for the DNS name or IP address ``name`` with cryptography's strict
+    verifier. Unlike :func:`verify_chain` it applies RFC 5280 to the letter: an empty issuer, a missing SAN, a CA
+    without the keyCertSign usage or basicConstraints are refused."""
+    from cryptography.x509 import DNSName, IPAddress
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    try:
+        subject = IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        subject = DNSName(name)
+    try:
+        leaf = x509.load_der_x509_certificate(chain_der[0])
+        intermediates = [x509.load_der_x509_certificate(d) for d in chain_der[1:]]
+        verifier = (PolicyBuilder().store(Store(list(anchors)))
+                    .time(at or _dt.datetime.now(_dt.timezone.utc)).build_server_verifier(subject))
+        path = verifier.verify(leaf, intermediates)
+    except (VerificationError, ValueError) as exc:
+        return StrictResult(False, f"a strict RFC 5280 verifier refuses it: {exc}")
+    names = " -> ".join(c.subject.rfc4514_string() or "(empty subject)" for c in path)
+    return StrictResult(True, f"a strict RFC 5280 verifier accepts the path {names}")

@@ -251,10 +251,12 @@ class _Pki:
         window = dict(not_before=start, not_after=start + _dt.timedelta(days=spec.lifetime_days),
                       key_type=spec.key_type, key_size=spec.key_size)
         if spec.issuer is Issuer.SELF_SIGNED:
-            return pki.self_signed_certificate(spec.dns_names, usages=spec.usages, **window)
+            return pki.self_signed_certificate(spec.dns_names, usages=spec.usages, common_name=spec.common_name,
+                                               **window)
         authority = self.authority(spec.issuer)
         digest = hashes.SHA1() if spec.signature_hash == "sha1" else hashes.SHA256()
-        issued = authority.issue(spec.dns_names, usages=spec.usages, signature_hash=digest, **window)
+        issued = authority.issue(spec.dns_names, usages=spec.usages, signature_hash=digest,
+                                 common_name=spec.common_name, **window)
         if spec.issuer in (Issuer.INTERMEDIATE, Issuer.ACME):  # tls.crt = leaf + intermediate, ca.crt = the root
             issued = replace(issued, chain_pem=issued.chain_pem + authority.cert_pem, ca_pem=self.ca_pem(spec.issuer))
         return issued
@@ -497,7 +499,8 @@ def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int
         by_sni.update({host: ServerTLS(cert_pem=build.pki.issued(cert).chain_pem, key=build.pki.issued(cert).key)
                        for host, cert in spec.host_certs})
         default, redirect = None, False
-    lb = build.started(_checked(lambda: LoadBalancer(by_sni, default, redirect=redirect,
+    hsts = spec.hsts if endpoint.id == "lb" else None
+    lb = build.started(_checked(lambda: LoadBalancer(by_sni, default, redirect=redirect, hsts=hsts,
                                                      policy=_policy(spec, envoy=True))))
     return {_ENVOY_HTTP: lb.http_address, _ENVOY_HTTPS: lb.https_address}
 

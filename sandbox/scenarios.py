@@ -60,11 +60,11 @@ CONTROL_IDS: tuple[str, ...] = (
     "K-SECRET-PRESENT", "K-SECRET-KEYPAIR", "K-SECRET-CHAIN", "K-CA-CONSISTENT", "K-FUNCTIONS-CA",
     "K-DELEGATION", "K-CONTOUR-DEFAULT-TLS", "K-PROTOCOL-CONSISTENT", "K-INITPOD-SAN", "K-CERTMANAGER-READY",
     "C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH", "C-SERVED-MATCHES-SECRET",
-    "T-MODE-MATCHES-CONFIG", "T-TLS-HANDSHAKE", "T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED",
-    "T-WEAK-CIPHERS-REFUSED", "T-ALPN-H2",
+    "C-X509-STRICT", "T-MODE-MATCHES-CONFIG", "T-TLS-HANDSHAKE", "T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED",
+    "T-WEAK-CIPHERS-REFUSED", "T-ALPN-H2", "T-FORWARD-SECRECY", "T-SECURE-RENEGOTIATION", "T-DOWNGRADE-SCSV",
     "M-VALID-CERT-ACCEPTED", "M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
     "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED",
-    "H-HTTPS-RESPONDS", "H-HTTP-REDIRECTS",
+    "H-HTTPS-RESPONDS", "H-HTTP-REDIRECTS", "H-HSTS",
     "N-SNI-COVERAGE",
 )
 ENDPOINT_IDS: tuple[str, ...] = ("lb", "api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc", "knative")
@@ -133,6 +133,8 @@ class CertSpec:
         key_type: ``ecdsa`` (P-256, the sandbox's default for speed) or ``rsa``.
         key_size: RSA bits or EC curve bits; None for the type's default.
         signature_hash: ``sha256`` or ``sha1`` (a weak signature for C-KEY-STRENGTH).
+        common_name: cert-manager's ``commonName`` (None: none; a selfSigned certificate without one has an empty
+            subject and issuer, which strict RFC 5280 verifiers refuse).
     """
 
     id: str
@@ -144,6 +146,7 @@ class CertSpec:
     key_type: str = "ecdsa"
     key_size: int | None = None
     signature_hash: str = "sha256"
+    common_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ class ServerSpec:
         sni_names: for ``lb``, the SNI names Envoy has a TLS virtual host for (None: ``ingress.host``).
         fallback_certificate: for ``lb``, a handshake whose SNI matches no virtual host still gets the certificate
             (Contour's opt-in fallback certificate; off by default, as in Contour).
+        hsts: for ``lb``, the Strict-Transport-Security header its HTTPS answers carry (set through a Contour
+            response-headers policy; None: none, Contour's default).
         host_certs: for ``knative``, (host, :class:`CertSpec` id) pairs served instead of the default secret.
         plaintext: the port serves plaintext whatever the values configure (a pod started without its TLS flags).
         replica_overrides: per replica, changes to this spec for that replica only (None: none), e.g. a second
@@ -227,6 +232,7 @@ class ServerSpec:
     pod_certs: tuple[str | None, ...] = ()
     sni_names: tuple[str, ...] | None = None
     fallback_certificate: bool = False
+    hsts: str | None = "max-age=31536000; includeSubDomains"
     host_certs: tuple[tuple[str, str], ...] = ()
     plaintext: bool = False
     replica_overrides: tuple[Mapping[str, Any] | None, ...] = ()
@@ -460,7 +466,7 @@ functions:
 """
 
 _BASE_CERTS: tuple[CertSpec, ...] = (
-    CertSpec("lb", Issuer.SELF_SIGNED, ("localhost", _LB_HOST)),
+    CertSpec("lb", Issuer.SELF_SIGNED, ("localhost", _LB_HOST), common_name=_LB_HOST),
     CertSpec("http", Issuer.CA, (f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}")),
     CertSpec("fn", Issuer.CA, _grpc_names("direktiv-functions-hl"), _GRPC_USAGES),
     CertSpec("flow", Issuer.CA, _grpc_names("direktiv-flow-hl"), _GRPC_USAGES),

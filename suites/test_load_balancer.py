@@ -21,3 +21,8 @@ def test_https_get_answers(endpoint, verdict):
 @control("H-HTTP-REDIRECTS")
 def test_plain_http_redirects_to_https(endpoint, verdict):
     check(verdict)
+
+
+@control("H-HSTS")
+def test_https_answer_demands_https_for_long_enough(endpoint, verdict):
+    check(verdict)

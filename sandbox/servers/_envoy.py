@@ -109,7 +109,8 @@ class LoadBalancer(_Base):
     HTTP on ``http_address``. With ``redirect=True`` (the force-ssl-redirect annotation) every plain request
     gets ``301`` and ``location: https://<host><path>``; with ``redirect=False`` it is answered 200 in plaintext.
     The plain port also speaks HTTP/2 with prior knowledge, as Envoy's codec AUTO does. Requests are answered
-    by the balancer itself (200), not proxied to the API/UI."""
+    by the balancer itself (200), not proxied to the API/UI. ``hsts`` is the Strict-Transport-Security value its
+    answers carry (Contour sends none unless a response-headers policy sets it)."""
 
     def __init__(
         self,
@@ -117,13 +118,15 @@ class LoadBalancer(_Base):
         default_tls: ServerTLS | None = None,
         *,
         redirect: bool = True,
+        hsts: str | None = None,
         policy: TLSPolicy = ENVOY_POLICY,
         body: bytes = b"<html><body>direktiv</body></html>\n",
         io_timeout: float = DEFAULT_IO_TIMEOUT,
     ) -> None:
         self.redirect = redirect
         self._io_timeout = io_timeout
-        self._ok = _fixed(200, body, "text/html", server="envoy")
+        self._ok = _fixed(200, body, "text/html", server="envoy",
+                          extra_headers=(("strict-transport-security", hsts),) if hsts else ())
         self._tls = _EnvoyTLS(tls_by_sni, default_tls, policy=policy, respond=self._ok, io_timeout=io_timeout)
         try:
             self._plain = _Listener(self._handle_plain, name="LoadBalancer-http", io_timeout=io_timeout)

@@ -132,11 +132,12 @@ def _serve_http(stream, respond: _Responder, *, h2: bool, bad_request: bytes) ->
         _serve_http1(stream, respond, bad_request=bad_request)
 
 
-def _fixed(status: int, body: bytes, content_type: str, server: str | None) -> _Responder:
-    """A responder that answers every request with ``status`` and ``body``."""
+def _fixed(status: int, body: bytes, content_type: str, server: str | None,
+           extra_headers: tuple[tuple[str, str], ...] = ()) -> _Responder:
+    """A responder that answers every request with ``status``, ``body`` and ``extra_headers``."""
 
     def respond(_method: str, _target: str, _host: str) -> _Response:
-        headers = [("content-type", content_type), ("date", _http_date())]
+        headers = [("content-type", content_type), ("date", _http_date()), *extra_headers]
         if server:
             headers.append(("server", server))
         return _Response(status, tuple(headers), body)
