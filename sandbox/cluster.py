@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import shutil
+import ssl
 import tempfile
 import uuid
 from contextlib import ExitStack
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from probes import pki
+from probes.cipher_suites import SUITES
 from probes.helm import HelmRelease, release_secret_object
 from probes.topology import EndpointSpec, Mode, Topology, derive_topology
 from sandbox.apiserver import ApiServer, ObjectStore, secret_object
@@ -62,6 +64,7 @@ from sandbox.servers import (
     GoTLSGrpcServer,
     GrpcHealthServer,
     LoadBalancer,
+    OldStackFront,
     ServerTLS,
     TLSPolicy,
     VerifyErrorKind,
@@ -373,8 +376,20 @@ def _pod_name(workload: _Workload, replica: int) -> str:
 _GO_ALPN = {"grpc": ("h2",), "http": ("h2", "http/1.1")}
 
 
+def _openssl_names(iana_names: tuple[str, ...]) -> str:
+    """An OpenSSL cipher string for suites given by their IANA names (the names Go and the scenarios use)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    by_code = {c["id"] & 0xFFFF: c["name"] for c in context.get_ciphers()}
+    codes = {suite.name: code for code, suite in SUITES.items()}
+    missing = [n for n in iana_names if codes.get(n) not in by_code]
+    if missing:
+        raise ValueError(f"the local OpenSSL cannot serve {', '.join(missing)}")
+    return ":".join(by_code[codes[n]] for n in iana_names)
+
+
 def _policy(spec: ServerSpec, *, envoy: bool = False, grpc: bool = False) -> TLSPolicy:
-    ciphers = ENVOY_CIPHERS if envoy else GO_1_15_CIPHERS
+    ciphers = _openssl_names(spec.suites) if spec.suites else ENVOY_CIPHERS if envoy else GO_1_15_CIPHERS
     if spec.weak_ciphers:
         ciphers = f"{ciphers}:{WEAK_CIPHERS}"
     alpn = (_GO_ALPN["grpc"] if grpc else _GO_ALPN["http"]) if spec.alpn else ()
@@ -510,10 +525,16 @@ def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, 
     endpoint = build.topology.endpoint(endpoint_id)
     spec = build.scenario.server(endpoint_id).for_replica(replica)
     if endpoint.kind.value in ("lb", "knative"):
-        return _envoy(build, endpoint, spec, replica)
-    if endpoint.kind.value == "http":
-        return {8080: _http_server(build, endpoint, spec, replica).address}
-    return {endpoint.port: _grpc_server(build, endpoint, spec, replica).address}
+        addresses = _envoy(build, endpoint, spec, replica)
+    elif endpoint.kind.value == "http":
+        addresses = {8080: _http_server(build, endpoint, spec, replica).address}
+    else:
+        addresses = {endpoint.port: _grpc_server(build, endpoint, spec, replica).address}
+    if spec.ignores_fallback_scsv or spec.no_secure_renegotiation:  # an old stack, imitated by a front
+        addresses = {port: address and build.started(OldStackFront(
+            address, ignores_fallback_scsv=spec.ignores_fallback_scsv,
+            no_secure_renegotiation=spec.no_secure_renegotiation)).address for port, address in addresses.items()}
+    return addresses
 
 
 # -------------------------------------------------------------------------------------------------------- objects

@@ -245,7 +245,7 @@ def _on(endpoint: str, status: str, *controls: str) -> dict[tuple[str, str], str
 
 
 _SERVED_CERTIFICATE = ("C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH",
-                       "C-SERVED-MATCHES-SECRET")
+                       "C-SERVED-MATCHES-SECRET", "C-X509-STRICT")
 _MTLS_CONTROLS = ("M-VALID-CERT-ACCEPTED", "M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED",
                   "M-SELF-SIGNED-CLONE-REJECTED", "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED")
 _MTLS_ENDPOINTS = ("ingress-grpc", "flow-grpc", "functions-grpc")
@@ -253,7 +253,8 @@ _REFUSING_PORT = ("a refusal of plaintext, legacy versions or weak suites counts
                   "handshake, so those are errors too, as are the certificate controls, which have nothing to judge "
                   "(see T-TLS-HANDSHAKE)")
 # The refusal controls that need a completed baseline handshake on the same pod and port (else: error).
-_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED")
+_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED", "T-FORWARD-SECRECY",
+             "T-SECURE-RENEGOTIATION", "T-DOWNGRADE-SCSV")
 _UNOBSERVABLE = ("nothing can be observed on the endpoint, so every control on it errors with the reason; no "
                  "catalog control is about reachability, and the run still fails (errors fail it)")
 _NO_EXPECTATION = ("without the expected configuration nothing can be judged: the run stops with one sentence that "

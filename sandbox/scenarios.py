@@ -209,6 +209,12 @@ class ServerSpec:
             (Contour's opt-in fallback certificate; off by default, as in Contour).
         hsts: for ``lb``, the Strict-Transport-Security header its HTTPS answers carry (set through a Contour
             response-headers policy; None: none, Contour's default).
+        ignores_fallback_scsv: the server ignores TLS_FALLBACK_SCSV (RFC 7507), as pre-2014 stacks do.
+        suites: the TLS 1.2-and-below suites the server accepts, by IANA name (Go's ``tls.Config.CipherSuites``);
+            None: the server's defaults.
+        no_secure_renegotiation: the server's TLS 1.2 ServerHello carries no renegotiation_info (RFC 5746), as
+            pre-2010 stacks do. These two are imitated by a front that rewrites the hellos (sandbox.servers
+            OldStackFront): no maintained server can be configured so.
         host_certs: for ``knative``, (host, :class:`CertSpec` id) pairs served instead of the default secret.
         plaintext: the port serves plaintext whatever the values configure (a pod started without its TLS flags).
         replica_overrides: per replica, changes to this spec for that replica only (None: none), e.g. a second
@@ -233,6 +239,9 @@ class ServerSpec:
     sni_names: tuple[str, ...] | None = None
     fallback_certificate: bool = False
     hsts: str | None = "max-age=31536000; includeSubDomains"
+    ignores_fallback_scsv: bool = False
+    suites: tuple[str, ...] | None = None
+    no_secure_renegotiation: bool = False
     host_certs: tuple[tuple[str, str], ...] = ()
     plaintext: bool = False
     replica_overrides: tuple[Mapping[str, Any] | None, ...] = ()
@@ -497,9 +506,10 @@ def _base_secrets(*, pod_secret: str | None = "direktiv-cert-pod") -> tuple[Secr
 
 # The controls that judge the served certificate: without a certificate served they cannot be judged.
 _SERVED_CERTIFICATE = ("C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", "C-KEY-STRENGTH",
-                       "C-SERVED-MATCHES-SECRET")
+                       "C-SERVED-MATCHES-SECRET", "C-X509-STRICT")
 # The controls that count a refusal only after a baseline handshake completed on the same pod and port.
-_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED")
+_REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED", "T-FORWARD-SECRECY",
+             "T-SECURE-RENEGOTIATION", "T-DOWNGRADE-SCSV")
 _MTLS_REFUSALS = ("M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
                   "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED")
 
@@ -612,11 +622,14 @@ DOCS_VERBATIM = Scenario(
     ),
     # Direktiv v0.4's servers are Go 1.15 with default tls.Configs: TLS 1.0 is the minimum. Contour's Envoy
     # (lb, knative) keeps its own TLS 1.2 minimum.
+    # The page sets no response headers on the Ingress, so the lb sends no Strict-Transport-Security, and its
+    # selfSigned lb certificate has no commonName: an empty subject and issuer, which strict verifiers refuse.
     servers=tuple(ServerSpec(e, engine=Engine.GO, min_version="TLSv1")
-                  for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")),
+                  for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")) + (ServerSpec("lb", hsts=None),),
     expected_failures=_fails(
         ("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER), ("K-INITPOD-SAN", CLUSTER),
         *(("T-LEGACY-PROTOCOLS-REFUSED", e) for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")),
+        ("H-HSTS", "lb"), ("C-X509-STRICT", "lb"),
     ),
 )
 
@@ -645,7 +658,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "secret-chain-foreign",
         "the api's secret holds a certificate from another CA than its ca.crt (so the served chain is untrusted)",
         **_api_cert(CertSpec("api", Issuer.OTHER_CA, _API_NAMES), ca_of=Issuer.CA),
-        fails=[("K-SECRET-CHAIN", CLUSTER), ("C-CHAIN-TRUSTED", "api")],
+        fails=[("K-SECRET-CHAIN", CLUSTER), ("C-CHAIN-TRUSTED", "api"), ("C-X509-STRICT", "api")],
     ),
     _variant(
         "flow-copy-other-ca",
@@ -711,14 +724,14 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "api-missing-intermediate",
         "the api's certificate comes from an intermediate CA that the server does not send (the secret is fine)",
         **_api_cert(CertSpec("api", Issuer.INTERMEDIATE, _API_NAMES), send_chain=False),
-        fails=[("C-CHAIN-TRUSTED", "api")],
+        fails=[("C-CHAIN-TRUSTED", "api"), ("C-X509-STRICT", "api")],
     ),
     _variant(
         "api-wrong-san",
         "the api serves a certificate for the ui's names",
         **_api_cert(CertSpec("api", Issuer.CA, (f"direktiv-ui.{NAMESPACE}.svc.cluster.local",
                                                 f"direktiv-ui.{NAMESPACE}"))),
-        fails=[("C-SAN-MATCH", "api")],
+        fails=[("C-SAN-MATCH", "api"), ("C-X509-STRICT", "api")],
     ),
     _variant(
         "api-expires-soon",
@@ -730,7 +743,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "api-eku-clientauth-only",
         "the api's certificate allows clientAuth only",
         **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, _DEFAULT_USAGES + ("client auth",))),
-        fails=[("C-EKU", "api")],
+        fails=[("C-EKU", "api"), ("C-X509-STRICT", "api")],
     ),
     _variant(
         "grpc-eku-serverauth-only",
@@ -742,8 +755,9 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
     ),
     _variant(
         "api-rsa-1024",
-        "the api's certificate has an RSA 1024-bit key",
-        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, key_type="rsa", key_size=1024)),
+        "the api's certificate has an RSA 1024-bit key (behind a modern ECDHE-only suite list)",
+        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, key_type="rsa", key_size=1024),
+                    suites=("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")),
         fails=[("C-KEY-STRENGTH", "api")],
     ),
     _variant(
@@ -773,7 +787,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         # baseline handshake, so it cannot be judged. The mode cannot be told either: an alert during the handshake
         # is no sign of mTLS.
         fails=_on("lb", "T-TLS-HANDSHAKE"),
-        errors=_on("lb", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", *_SERVED_CERTIFICATE, *_REFUSALS),
+        errors=_on("lb", "T-MODE-MATCHES-CONFIG", "H-HTTPS-RESPONDS", "H-HSTS", *_SERVED_CERTIFICATE, *_REFUSALS),
     ),
     _variant(
         "api-plaintext-too",
@@ -791,6 +805,13 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "api-null-ciphers",
         "the api enables NULL and anonymous cipher suites",
         servers=(ServerSpec("api", weak_ciphers=True),),
+        # anonymous (EC)DH is ephemeral but unauthenticated: no forward secrecy against an active attacker either
+        fails=[("T-WEAK-CIPHERS-REFUSED", "api"), ("T-FORWARD-SECRECY", "api")],
+    ),
+    _variant(
+        "api-ecdhe-null",
+        "the api accepts TLS_ECDHE_ECDSA_WITH_NULL_SHA: forward secret, authenticated, and not encrypted",
+        servers=(ServerSpec("api", suites=("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_NULL_SHA")),),
         fails=[("T-WEAK-CIPHERS-REFUSED", "api")],
     ),
     _variant(
@@ -865,6 +886,47 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         servers=(ServerSpec("knative", host_certs=((f"payments.{SERVICES_NAMESPACE}", "payments-wrong"),)),),
         fails=[("N-SNI-COVERAGE", "knative")],
     ),
+    # -- what sslyze checks and the catalog now does too
+    _variant(
+        "api-static-rsa",
+        "the api has an RSA certificate and accepts TLS_RSA_WITH_AES_128_GCM_SHA256 besides ECDHE: RSA key "
+        "transport, no forward secrecy",
+        **_api_cert(CertSpec("api", Issuer.CA, _API_NAMES, key_type="rsa", key_size=2048),
+                    suites=("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256")),
+        fails=[("T-FORWARD-SECRECY", "api")],
+    ),
+    _variant(
+        "api-no-secure-renegotiation",
+        "the api answers TLS 1.2 clients like a pre-2010 stack: no renegotiation_info in its ServerHello",
+        servers=(ServerSpec("api", no_secure_renegotiation=True),),
+        fails=[("T-SECURE-RENEGOTIATION", "api")],
+    ),
+    _variant(
+        "ui-ignores-fallback-scsv",
+        "the ui ignores TLS_FALLBACK_SCSV: a client downgraded to TLS 1.2 by an attacker goes unnoticed",
+        servers=(ServerSpec("ui", ignores_fallback_scsv=True),),
+        fails=[("T-DOWNGRADE-SCSV", "ui")],
+    ),
+    _variant(
+        "lb-no-hsts",
+        "the lb's HTTPS answers carry no Strict-Transport-Security (Contour's default: no response-headers policy)",
+        servers=(ServerSpec("lb", hsts=None),),
+        fails=[("H-HSTS", "lb")],
+    ),
+    _variant(
+        "lb-hsts-short",
+        "the lb sends Strict-Transport-Security with max-age one day",
+        servers=(ServerSpec("lb", hsts="max-age=86400"),),
+        fails=[("H-HSTS", "lb")],
+    ),
+    _variant(
+        "lb-empty-subject",
+        "the lb's selfSigned certificate has no commonName (the TLS page's): an empty subject and issuer, which "
+        "Go accepts and strict RFC 5280 verifiers refuse",
+        certificates=(CertSpec("lb-empty", Issuer.SELF_SIGNED, ("localhost", _LB_HOST)),),
+        secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-lb", cert="lb-empty"),
+        fails=[("C-X509-STRICT", "lb")],
+    ),
     # -- sound verdicts: a refusal counts only after a completed baseline, every replica is judged, knative hosts
     # are the real ones, and our own client's failures are ours
     _variant(
@@ -873,7 +935,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         servers=(ServerSpec("flow-grpc", plaintext=True),),
         fails=_on("flow-grpc", "T-MODE-MATCHES-CONFIG", "T-TLS-HANDSHAKE", "T-PLAINTEXT-REFUSED"),
         # A peer that does not speak TLS refuses nothing by TLS: no rejection on this port proves anything.
-        errors=_on("flow-grpc", *_SERVED_CERTIFICATE, "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED",
+        errors=_on("flow-grpc", *_SERVED_CERTIFICATE, *(c for c in _REFUSALS if c != "T-PLAINTEXT-REFUSED"),
                    "T-ALPN-H2", "M-VALID-CERT-ACCEPTED", *_MTLS_REFUSALS),
     ),
     _variant(
@@ -903,7 +965,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "certificate, our gRPC client rejects the server's name",
         certificates=(CertSpec("flow-other-names", Issuer.CA, (f"direktiv-flow.{NAMESPACE}",), _GRPC_USAGES),),
         secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-flow", cert="flow-other-names"),
-        fails=[("C-SAN-MATCH", "flow-grpc")],
+        fails=[("C-SAN-MATCH", "flow-grpc"), ("C-X509-STRICT", "flow-grpc")],
         # grpcio refusing the server's certificate is a check of ours, not the server refusing the client.
         errors=[("M-VALID-CERT-ACCEPTED", "flow-grpc")],
     ),

@@ -9,19 +9,23 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import pki
-from probes.controls import Status, judge, observed_mode
+from probes.controls import Status, hsts_max_age, judge, observed_mode
 from probes.evidence import (
-    BASELINE, GRPC_HEALTH, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
+    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, PLAINTEXT, RENEGOTIATION, Attempt, ClientCert, EndpointEvidence,
+    Evidence, Key, PodEvidence, Probe,
 )
 from probes.cipher_suites import cipher_suite
 from probes.grpc_health import GrpcResult
 from probes.hello import (
-    VERSION_CODES, Alert, AlertLevel, AnswerKind, ClientHello, HelloResult, ServerAnswer, ServerHello, SuiteScan,
+    VERSION_CODES, Alert, AlertLevel, AnswerKind, ClientHello, CompressionCheck, FallbackCheck, FallbackVerdict,
+    HelloResult, RenegotiationCheck, ServerAnswer, ServerHello, SuiteScan, Attempt as HelloAttempt,
+    judge as hello_judge,
 )
+from probes.https import HttpResult
 from probes.helm import deep_merge
 from probes.plaintext import PlaintextResult
 from probes.profile import INTERMEDIATE
-from probes.plan import WEAK_SCAN_VERSIONS
+from probes.plan import SUITE_SCAN_VERSIONS
 from probes.tls import HandshakeOutcome, HandshakeResult, Rejection, TLSOffer, TLSVersion
 from probes.topology import Mode, derive_topology
 from sandbox.cluster import chart_defaults
@@ -91,8 +95,8 @@ PLAIN_ANSWERED = PlaintextResult(False, None, "closed", True, None, "h2c SETTING
 
 def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> PodEvidence:
     """A pod; each keyword is an observation: ``baseline=``, ``plaintext=``, ``grpc_health=``, ``client_none=``
-    (``client_<label>``), ``legacy_TLSv1=``, ``weak_NULL=``; a str value is an observation error."""
-    keys = {"baseline": BASELINE, "plaintext": PLAINTEXT, "grpc_health": GRPC_HEALTH}
+    (``client_<label>``), ``legacy_TLSv1=``, ``suites_TLSv1_2=``; a str value is an observation error."""
+    keys = {"baseline": BASELINE, "plaintext": PLAINTEXT, "grpc_health": GRPC_HEALTH, "https_get": Key(Probe.HTTPS_GET)}
     out = {}
     for name_, value in attempts.items():
         if name_ in keys:
@@ -101,8 +105,8 @@ def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> 
             key = Key.client(ClientCert(name_[len("client_"):].replace("_", "-")))
         elif name_.startswith("legacy_"):
             key = Key.legacy(name_[len("legacy_"):].replace("_", "."))
-        elif name_.startswith("weak_"):
-            key = Key.weak(name_[len("weak_"):].replace("_", "."))
+        elif name_.startswith("suites_"):
+            key = Key.suites(name_[len("suites_"):].replace("_", "."))
         else:
             key = Key.sni(name_)
         out[key] = Attempt(key, error=value) if isinstance(value, str) else Attempt(key, result=value)
@@ -112,7 +116,7 @@ def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> 
 def all_refused(**extra) -> dict:
     """Every legacy version refused by an alert, and no weak suite accepted at any version."""
     attempts = {f"legacy_{v}": hello(v) for v in REFUSED_VERSIONS}
-    attempts.update({f"weak_{v.value}": scan(v.value) for v in WEAK_SCAN_VERSIONS})
+    attempts.update({f"suites_{v.value.replace('.', '_')}": scan(v.value) for v in SUITE_SCAN_VERSIONS})
     return {**attempts, **extra}
 
 
@@ -170,7 +174,7 @@ def test_an_mtls_port_serving_plaintext_refuses_nothing():
             **{k: refused(**NOT_TLS) for k in ("client_no_client_cert", "client_foreign_ca", "client_self_signed_clone",
                                                "client_expired", "client_no_clientauth")},
             **{f"legacy_{v}": hello(v, "not-tls") for v in REFUSED_VERSIONS},
-            **{f"weak_{v.value}": scan(v.value, unjudged=(0x000A,)) for v in WEAK_SCAN_VERSIONS})
+            **{f"suites_{v.value.replace('.', '_')}": scan(v.value, unjudged=(0x000A,)) for v in SUITE_SCAN_VERSIONS})
     ep = endpoint("flow-grpc", p)
     for control in (*MTLS_REFUSALS, "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED", "M-VALID-CERT-ACCEPTED",
                     "T-ALPN-H2", "C-CHAIN-TRUSTED"):
@@ -221,21 +225,21 @@ def test_an_accepted_bad_offer_fails_whatever_the_baseline_did():
 
 
 def test_weak_suites_not_judged_at_one_version_is_an_error():
-    p = good_mtls_pod(weak_TLSv1=scan("TLSv1", unjudged=(0x000A, 0x0005)))
+    p = good_mtls_pod(suites_TLSv1=scan("TLSv1", unjudged=(0x000A, 0x0005)))
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
-    assert v.status is Status.ERROR and "TLSv1: 2 weak suite(s) not judged" in v.message
+    assert v.status is Status.ERROR and "TLSv1: 2 suite(s) not judged" in v.message
 
 
 def test_a_missing_weak_observation_is_an_error():
     attempts = dict(good_mtls_pod().attempts)
-    del attempts[Key.weak("SSLv3")]
+    del attempts[Key.suites("SSLv3")]
     p = PodEvidence("flow-0", 7777, attempts=attempts)
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
     assert v.status is Status.ERROR and "SSLv3: not offered" in v.message
 
 
 def test_an_accepted_weak_suite_fails_naming_it_by_iana_name():
-    p = good_mtls_pod(weak_TLSv1_2=scan("TLSv1.2", accepted=(0xC012, 0x000A)))
+    p = good_mtls_pod(suites_TLSv1_2=scan("TLSv1.2", accepted=(0xC012, 0x000A)))
     v = verdict("T-WEAK-CIPHERS-REFUSED", endpoint("flow-grpc", p))
     assert v.status is Status.FAIL
     assert "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA at TLSv1.2" in v.message
@@ -381,3 +385,119 @@ def test_no_served_certificate_is_an_error_pointing_at_the_handshake():
     ep = endpoint("flow-grpc", good_mtls_pod(baseline=shake("timeout"), client_no_client_cert=shake("timeout")))
     v = verdict("C-VALIDITY", ep)
     assert v.status is Status.ERROR and "T-TLS-HANDSHAKE" in v.message
+
+
+# ------------------------------------------------------------------ the checks peers have (issue 12 controls)
+
+
+def reneg_check(secure: bool | None, kind: str = "server-hello") -> RenegotiationCheck:
+    result = hello("TLSv1.2", kind)
+    return RenegotiationCheck(secure, HelloAttempt(result, hello_judge(result)), f"renegotiation_info: {secure}")
+
+
+def compression_check(method: int | None) -> CompressionCheck:
+    result = hello("TLSv1.2", "server-hello" if method is not None else "alert")
+    return CompressionCheck(None if method is None else method != 0, method,
+                            HelloAttempt(result, hello_judge(result)), f"compression {method}")
+
+
+def fallback_check(verdict: str, fallback: str | None = "TLSv1.2") -> FallbackCheck:
+    return FallbackCheck(FallbackVerdict(verdict), TLSVersion.TLSv1_3,
+                         TLSVersion(fallback) if fallback else None, (), f"fallback: {verdict}")
+
+
+def with_checks(**changes) -> PodEvidence:
+    defaults = dict(renegotiation=reneg_check(True), compression=compression_check(0),
+                    fallback=fallback_check("protected"))
+    defaults.update(changes)
+    p = good_mtls_pod()
+    extra = {RENEGOTIATION: defaults["renegotiation"], COMPRESSION: defaults["compression"],
+             FALLBACK: defaults["fallback"]}
+    return replace(p, attempts={**p.attempts, **{k: Attempt(k, result=v) for k, v in extra.items()}})
+
+
+def test_a_suite_without_forward_secrecy_fails_naming_it():
+    p = good_mtls_pod(suites_TLSv1_2=scan("TLSv1.2", accepted=(0x009C,)))  # TLS_RSA_WITH_AES_128_GCM_SHA256
+    ep = endpoint("flow-grpc", p)
+    v = verdict("T-FORWARD-SECRECY", ep)
+    assert v.status is Status.FAIL and "TLS_RSA_WITH_AES_128_GCM_SHA256 at TLSv1.2" in v.message
+    assert verdict("T-WEAK-CIPHERS-REFUSED", ep).status is Status.PASS  # GCM static RSA is not a weak family
+
+
+def test_forward_secrecy_passes_only_when_every_version_was_judged():
+    assert verdict("T-FORWARD-SECRECY", endpoint("flow-grpc", good_mtls_pod())).status is Status.PASS
+    p = good_mtls_pod(suites_TLSv1_1=scan("TLSv1.1", unjudged=(0x009C,)))
+    assert verdict("T-FORWARD-SECRECY", endpoint("flow-grpc", p)).status is Status.ERROR
+
+
+@pytest.mark.parametrize("changes, status", [
+    ({}, Status.PASS),
+    ({"renegotiation": reneg_check(False)}, Status.FAIL),
+    ({"compression": compression_check(1)}, Status.FAIL),
+    ({"renegotiation": reneg_check(None, "alert"), "compression": compression_check(None)}, Status.PASS),
+    ({"renegotiation": reneg_check(None, "timeout")}, Status.ERROR),
+    ({"compression": CompressionCheck(None, None, None, "the budget was spent")}, Status.ERROR),
+])
+def test_secure_renegotiation_and_compression(changes, status):
+    assert verdict("T-SECURE-RENEGOTIATION", endpoint("flow-grpc", with_checks(**changes))).status is status
+
+
+@pytest.mark.parametrize("check, status", [
+    (fallback_check("protected"), Status.PASS),
+    (fallback_check("unprotected"), Status.FAIL),
+    (fallback_check("undetermined", None), Status.ERROR),
+    (fallback_check("not-applicable", None), Status.SKIP),
+    # refused without the alert, while the same version without the SCSV was accepted: the SCSV was refused
+    (fallback_check("not-applicable", "TLSv1.2"), Status.PASS),
+    (fallback_check("not-applicable", "TLSv1.1"), Status.SKIP),
+])
+def test_downgrade_scsv(check, status):
+    assert verdict("T-DOWNGRADE-SCSV", endpoint("flow-grpc", with_checks(fallback=check))).status is status
+
+
+def test_a_refusal_check_needs_the_baseline_too():
+    p = replace(with_checks(fallback=fallback_check("protected")),)
+    attempts = dict(p.attempts)
+    attempts[BASELINE] = Attempt(BASELINE, result=shake("timeout"))
+    attempts[Key.client(ClientCert.NONE)] = Attempt(Key.client(ClientCert.NONE), result=shake("timeout"))
+    ep = endpoint("flow-grpc", replace(p, attempts=attempts))
+    for control in ("T-DOWNGRADE-SCSV", "T-SECURE-RENEGOTIATION", "T-FORWARD-SECRECY"):
+        assert verdict(control, ep).status is Status.ERROR, control
+
+
+@pytest.mark.parametrize("header, age", [
+    ("max-age=31536000; includeSubDomains", 31536000), ('max-age="15552000"', 15552000), ("MAX-AGE=60", 60),
+    (None, None), ("includeSubDomains", None), ("max-age=1; max-age=2", None), ("max-age=-1", None),
+    ("max-age=", None),
+])
+def test_hsts_max_age_follows_rfc_6797(header, age):
+    assert hsts_max_age(header) == age
+
+
+def test_hsts_is_judged_against_the_profile():
+    def lb_with(header):
+        return endpoint("lb", pod("envoy-0", https_get=HttpResult("https://x/", 200, None, "HTTP/1.1", None, 0.1,
+                                                                  hsts=header)))
+    assert verdict("H-HSTS", lb_with("max-age=31536000")).status is Status.PASS
+    assert verdict("H-HSTS", lb_with("max-age=86400")).status is Status.FAIL
+    assert verdict("H-HSTS", lb_with(None)).status is Status.FAIL
+    no_answer = endpoint("lb", pod("envoy-0", https_get=HttpResult("https://x/", None, None, None, "timed out", 1.0)))
+    assert verdict("H-HSTS", no_answer).status is Status.ERROR
+
+
+def test_the_strict_verifier_refuses_an_empty_subject_that_the_go_like_judgement_accepts():
+    issued = pki.self_signed_certificate(SPECS["lb"].expected_names, key_type="ecdsa")
+    ep = endpoint("lb", pod("envoy-0", baseline=shake(chain=(issued.cert_der,), sni=SPECS["lb"].server_name)),
+                  anchors=(issued.cert_der,))
+    assert verdict("C-CHAIN-TRUSTED", ep).status is Status.PASS
+    v = verdict("C-X509-STRICT", ep)
+    assert v.status is Status.FAIL and "Issuer" in v.message
+
+
+def test_a_profile_can_switch_the_new_controls_off():
+    ev = Evidence(topology=TOPOLOGY, source="test", endpoints={"flow-grpc": endpoint("flow-grpc", with_checks(
+        fallback=fallback_check("unprotected")))})
+    off = replace(INTERMEDIATE, name="relaxed", controls_off=("T-DOWNGRADE-SCSV",))
+    v = judge("T-DOWNGRADE-SCSV", "flow-grpc", ev, off)
+    assert v.status is Status.SKIP and "relaxed" in v.message
+    assert judge("T-DOWNGRADE-SCSV", "flow-grpc", ev, INTERMEDIATE).status is Status.FAIL

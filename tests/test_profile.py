@@ -11,8 +11,21 @@ def test_intermediate_is_built_in():
     assert profile is INTERMEDIATE
     assert (profile.min_version, profile.min_days_valid, profile.rsa_min_bits, profile.ec_min_bits) == (
         "TLSv1.2", 14, 2048, 256)
-    assert profile.weak_cipher_families == ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES")
+    assert profile.weak_cipher_families == ("NULL", "aNULL", "EXPORT", "RC4", "DES", "3DES", "kRSA-CBC")
     assert profile.refused_versions == ("SSLv3", "TLSv1", "TLSv1.1")
+    assert (profile.hsts_min_days, profile.controls_off) == (180, ())
+    assert all(profile.judges(c) for c in ("T-FORWARD-SECRECY", "H-HSTS", "C-X509-STRICT"))
+
+
+def test_a_file_switches_the_new_controls_off_and_only_those(tmp_path):
+    path = tmp_path / "relaxed.yaml"
+    path.write_text("controls_off: [H-HSTS, T-DOWNGRADE-SCSV]\nhsts_min_days: 30\n")
+    profile = load_profile(path)
+    assert profile.controls_off == ("H-HSTS", "T-DOWNGRADE-SCSV") and profile.hsts_min_days == 30
+    assert not profile.judges("H-HSTS") and profile.judges("T-FORWARD-SECRECY")
+    path.write_text("controls_off: [M-NO-CERT-REJECTED]\n")
+    with pytest.raises(UsageError, match="cannot be switched off"):
+        load_profile(path)
 
 
 def test_file_overrides_some_keys(tmp_path):

@@ -17,6 +17,8 @@ blocked reads return at once.
     LoadBalancer        the external Contour/Envoy: HTTPS by SNI, and port 80 with force-ssl-redirect.
     SniRouter           the internal Contour: HTTPS, certificate by SNI, with or without a default.
     SilentServer, ResetServer, GarbageServer, TricklingServer, RefusingPort: peers that misbehave.
+    OldStackFront       a front that makes a modern server look like a pre-2010 stack to TLS 1.2 clients (no
+                        renegotiation_info, TLS_FALLBACK_SCSV ignored).
 
 The modules, one concern each: ``_listeners`` (sockets, accept loop, thread per connection), ``_tls`` (the TLS
 records and policy, the pyOpenSSL server context and stream), ``_http`` (h11/h2 answers, Go's net/http),
@@ -35,6 +37,7 @@ from sandbox.servers._http import GO_BAD_REQUEST_REPLY, GO_HTTPS_PLAINTEXT_REPLY
 from sandbox.servers._listeners import DEFAULT_IO_TIMEOUT, Server
 from sandbox.servers._misbehaving import (
     GarbageServer,
+    OldStackFront,
     RefusingPort,
     ResetServer,
     SilentServer,
@@ -78,6 +81,7 @@ __all__ = [
     "LoadBalancer",
     "SniRouter",
     "SilentServer",
+    "OldStackFront",
     "ResetServer",
     "GarbageServer",
     "TricklingServer",

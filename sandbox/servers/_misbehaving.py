@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import select
 import socket
 import struct
 import threading
@@ -12,7 +13,7 @@ from enum import Enum
 from OpenSSL import SSL
 
 from probes.pki import self_signed_certificate
-from sandbox.servers._listeners import _Base, _drain_and_close, _ListenerServer, _reset
+from sandbox.servers._listeners import DEFAULT_IO_TIMEOUT, _Base, _drain_and_close, _ListenerServer, _reset
 from sandbox.servers._tls import GO_GRPC_POLICY, ServerTLS, TLSPolicy, _looks_like_tls, _server_context
 
 
@@ -163,3 +164,130 @@ class RefusingPort(_Base):
 
     def _close(self) -> None:
         self._sock.close()
+
+
+# --- an old stack's ClientHello and ServerHello, imitated by rewriting a modern server's --------------------------
+
+_HANDSHAKE_RECORD, _CLIENT_HELLO_TYPE, _SERVER_HELLO_TYPE = 22, 1, 2
+_RENEGOTIATION_INFO_EXT, _SUPPORTED_VERSIONS_EXT, _FALLBACK_SCSV_CODE = 0xFF01, 43, 0x5600
+
+
+def _vector(data: bytes, at: int, size: int) -> tuple[bytes, int]:
+    length = int.from_bytes(data[at:at + size], "big")
+    return data[at + size:at + size + length], at + size + length
+
+
+def _hello_parts(body: bytes, *, client: bool) -> tuple[bytes, bytes, list[tuple[int, bytes]]]:
+    """A hello's (version, random and session id; the suites and compression methods, or the chosen ones; the
+    extensions as (type, data))."""
+    _, at = _vector(body, 2 + 32, 1)
+    if client:
+        _, end = _vector(body, at, 2)
+        _, end = _vector(body, end, 1)
+    else:
+        end = at + 3
+    extensions: list[tuple[int, bytes]] = []
+    block, _ = _vector(body, end, 2) if end < len(body) else (b"", end)
+    i = 0
+    while i + 4 <= len(block):
+        kind, size = struct.unpack("!HH", block[i:i + 4])
+        extensions.append((kind, block[i + 4:i + 4 + size]))
+        i += 4 + size
+    return body[:at], body[at:end], extensions
+
+
+def _rebuild(head: bytes, middle: bytes, extensions: list[tuple[int, bytes]]) -> bytes:
+    ext = b"".join(struct.pack("!HH", kind, len(data)) + data for kind, data in extensions)
+    return head + middle + struct.pack("!H", len(ext)) + ext
+
+
+def _message(record: bytes, kind: int) -> tuple[bytes, bytes] | None:
+    """(handshake body of the first message if it is ``kind``, the rest of the record's payload after it)."""
+    if len(record) < 9 or record[0] != _HANDSHAKE_RECORD or record[5] != kind:
+        return None
+    size = int.from_bytes(record[6:9], "big")
+    return record[9:9 + size], record[9 + size:]
+
+
+def _record(version: bytes, kind: int, body: bytes, rest: bytes) -> bytes:
+    payload = bytes([kind]) + len(body).to_bytes(3, "big") + body + rest
+    return bytes([_HANDSHAKE_RECORD]) + version + struct.pack("!H", len(payload)) + payload
+
+
+def _read_record(sock: socket.socket, deadline: float) -> bytes:
+    data = b""
+    while len(data) < 5 or len(data) < 5 + struct.unpack("!H", data[3:5])[0]:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class OldStackFront(_ListenerServer):
+    """A front that makes a modern TLS server look like a pre-2010 stack to a client that offers at most TLS 1.2:
+    it drops TLS_FALLBACK_SCSV from the ClientHello before the server sees it (``ignores_fallback_scsv``: RFC 7507
+    unknown), and renegotiation_info from the server's ServerHello (``no_secure_renegotiation``: RFC 5746 unknown).
+
+    Only the hellos are rewritten, then the bytes are pumped as they are: a client that goes on past the
+    ServerHello fails the Finished check (the transcripts differ), which is no matter for what it imitates, since
+    the question is only what an old server's ServerHello says. A client offering TLS 1.3 goes through untouched,
+    so the baseline handshake of the suite completes as with any modern server."""
+
+    def __init__(self, backend: tuple[str, int], *, ignores_fallback_scsv: bool = False,
+                 no_secure_renegotiation: bool = False, io_timeout: float = DEFAULT_IO_TIMEOUT) -> None:
+        self.backend = backend
+        self._ignore_scsv, self._strip_reneg = ignores_fallback_scsv, no_secure_renegotiation
+        super().__init__(io_timeout=io_timeout)
+
+    def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
+        deadline = time.monotonic() + self._io_timeout
+        try:
+            first = _read_record(sock, deadline)
+            hello = _message(first, _CLIENT_HELLO_TYPE)
+            legacy = False
+            if hello is not None:
+                body, rest = hello
+                head, middle, extensions = _hello_parts(body, client=True)
+                legacy = not any(kind == _SUPPORTED_VERSIONS_EXT for kind, _ in extensions)
+                if legacy and self._ignore_scsv:
+                    suites, after = _vector(middle, 0, 2)
+                    kept = b"".join(suites[i:i + 2] for i in range(0, len(suites), 2)
+                                    if int.from_bytes(suites[i:i + 2], "big") != _FALLBACK_SCSV_CODE)
+                    middle = struct.pack("!H", len(kept)) + kept + middle[after:]
+                    first = _record(first[1:3], _CLIENT_HELLO_TYPE, _rebuild(head, middle, extensions), rest)
+            with socket.create_connection(self.backend, timeout=self._io_timeout) as upstream:
+                upstream.sendall(first)
+                if legacy and self._strip_reneg:
+                    answer = _read_record(upstream, time.monotonic() + self._io_timeout)
+                    server_hello = _message(answer, _SERVER_HELLO_TYPE)
+                    if server_hello is not None:
+                        body, rest = server_hello
+                        head, middle, extensions = _hello_parts(body, client=False)
+                        kept = [(k, d) for k, d in extensions if k != _RENEGOTIATION_INFO_EXT]
+                        answer = _record(answer[1:3], _SERVER_HELLO_TYPE, _rebuild(head, middle, kept),
+                                         rest) + answer[5 + struct.unpack("!H", answer[3:5])[0]:]
+                    sock.sendall(answer)
+                _splice(sock, upstream, stopping, self._io_timeout)
+        except OSError:
+            pass
+        finally:
+            _drain_and_close(sock)
+
+
+def _splice(a: socket.socket, b: socket.socket, stopping: threading.Event, idle: float) -> None:
+    """Pump bytes both ways until either side closes, ``idle`` seconds pass without traffic, or stop()."""
+    poller = select.poll()
+    poller.register(a, select.POLLIN | select.POLLERR | select.POLLHUP)
+    poller.register(b, select.POLLIN | select.POLLERR | select.POLLHUP)
+    peers = {a.fileno(): b, b.fileno(): a}
+    sockets = {a.fileno(): a, b.fileno(): b}
+    last = time.monotonic()
+    while not stopping.is_set() and time.monotonic() - last < idle:
+        for fd, _ in poller.poll(200):
+            data = sockets[fd].recv(65536)
+            if not data:
+                return
+            peers[fd].sendall(data)
+            last = time.monotonic()
