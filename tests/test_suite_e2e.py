@@ -1,6 +1,8 @@
 """End to end: for every sandbox scenario, exactly its documented controls fail (or error), and the others
-pass or are skipped. Evidence is gathered the way the suite gathers it (probes.session), then every applicable
-control is judged on every endpoint (probes.controls) — the same two calls the suite's fixtures make."""
+pass or are skipped, with Direktiv's servers on either engine: the Go program (Go's crypto/tls, grpc-go, net/http)
+and the Python stand-ins that serve where Go is not installed. Evidence is gathered the way the suite gathers it
+(probes.session), then every applicable control is judged on every endpoint (probes.controls) — the same two
+calls the suite's fixtures make."""
 
 import pytest
 
@@ -8,8 +10,9 @@ from probes.catalog import CONTROLS
 from probes.controls import Status, judge
 from probes.profile import INTERMEDIATE
 from probes.session import RunOptions, gather_evidence
-from sandbox.cluster import start_sandbox
-from sandbox.scenarios import SCENARIOS
+from sandbox.cluster import ENGINE_ENV, start_sandbox
+from sandbox.scenarios import SCENARIOS, Engine
+from sandbox.servers import go_available
 
 # Generous per-step limit: the sandbox answers in milliseconds, and CI machines are noisy.
 STEP_TIMEOUT = 5.0
@@ -28,10 +31,20 @@ def judge_all(evidence):
     return {(c.id, e): judge(c.id, e, evidence, INTERMEDIATE) for c in CONTROLS for e in c.endpoints}
 
 
+@pytest.fixture(params=list(Engine), ids=lambda engine: engine.value)
+def engine(request, monkeypatch) -> Engine:
+    """Direktiv's servers on this engine for the test's sandbox."""
+    if request.param is Engine.GO and not go_available():
+        pytest.skip("Go or grpc-go is not installed (apt-get install golang-go golang-google-grpc-dev)")
+    monkeypatch.setenv(ENGINE_ENV, request.param.value)
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario_fails_exactly_its_documented_controls(name):
+def test_scenario_fails_exactly_its_documented_controls(engine, name):
     scenario = SCENARIOS[name]
     with start_sandbox(scenario) as running:
+        assert running.engine is engine
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
     broken = {key for key, v in verdicts.items() if v.status in (Status.FAIL, Status.ERROR)}
     details = "\n".join(f"{k}: {verdicts[k].status.value}: {verdicts[k].message}"
