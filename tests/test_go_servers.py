@@ -282,12 +282,15 @@ def test_plaintext_listeners_serve_h2c_grpc_and_http(go):
 
 @needs_go
 def test_alpn_off_negotiates_nothing_and_grpc_still_serves_over_tls(go, flow_cert):
-    with serve(go, ServerTLS.from_issued(flow_cert), alpn=False) as grpc_port, \
-            serve(go, ServerTLS.from_issued(flow_cert), GoProtocol.HTTP, alpn=False) as https:
+    tls = ServerTLS.from_issued(flow_cert)
+    with serve(go, tls, alpn=False) as grpc_port, serve(go, tls, GoProtocol.HTTP, alpn=False) as https, \
+            serve(go, tls, GoProtocol.HTTP, alpn=False, plaintext_too=True) as both:
         bare = shake(grpc_port.address)
-        web = shake(https.address, alpn=("h2", "http/1.1"), after_handshake="http1")
+        web = [shake(s.address, alpn=("h2", "http/1.1"), after_handshake="http1") for s in (https, both)]
+        plain = probe_plaintext(both.address, host=FLOW, timeouts=PROBES)
     assert (bare.outcome, bare.alpn) == (HandshakeOutcome.ACCEPTED, None), bare.detail
-    assert (web.outcome, web.alpn) == (HandshakeOutcome.ACCEPTED, None), web.detail
+    assert [(r.outcome, r.alpn) for r in web] == [(HandshakeOutcome.ACCEPTED, None)] * 2, [r.detail for r in web]
+    assert plain.http1_status == 200, plain.detail
 
 
 @needs_go
@@ -325,6 +328,21 @@ def test_stop_ends_and_reaps_the_child_and_closes_its_ports(flow_cert):
         os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie
     with pytest.raises(OSError):
         socket.create_connection(address, timeout=TIMEOUT).close()
+
+
+@needs_go
+@pytest.mark.parametrize("protocol", list(GoProtocol))
+def test_a_client_stuck_in_its_handshake_does_not_hold_up_stop(flow_cert, protocol, caplog):
+    server = GoServer(GoListener(protocol, ServerTLS.from_issued(flow_cert)))
+    with socket.create_connection(server.address, timeout=TIMEOUT) as stuck:
+        stuck.sendall(b"\x16\x03\x01")  # the start of a record, then nothing: the server waits in its handshake
+        time.sleep(0.1)  # let the server take the connection up
+        with caplog.at_level("WARNING", logger="sandbox.servers._go"):
+            server.stop()
+        # It ended on its own when its stdin closed: stop() needed no SIGTERM or SIGKILL (it warns when it does).
+        assert (server.process.returncode, caplog.messages) == (0, [])
+        stuck.settimeout(TIMEOUT)
+        assert stuck.recv(1) == b""  # and the stuck connection was closed
 
 
 @needs_go

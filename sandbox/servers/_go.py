@@ -21,6 +21,7 @@ reaps the child. Every wait for an answer has a deadline.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import subprocess
@@ -37,6 +38,8 @@ from sandbox.servers._listeners import _Base
 from sandbox.servers._tls import ServerTLS
 
 __all__ = ["GoProtocol", "GoListener", "GoProcess", "GoServer", "GoProcessError"]
+
+_log = logging.getLogger(__name__)
 
 # The program answers in milliseconds; a loaded CI machine may take a hundred times that.
 DEFAULT_REPLY_TIMEOUT = 10.0
@@ -177,7 +180,7 @@ class GoProcess:
 
     def stop(self) -> None:
         """Close stdin (the program closes every listener and exits), then SIGTERM, then SIGKILL, each after
-        ``_EXIT_TIMEOUT``; the child is reaped. Calling it again does nothing."""
+        ``_EXIT_TIMEOUT`` and with a warning; the child is reaped. Calling it again does nothing."""
         with self._lock:
             if self._stopped:
                 return
@@ -187,8 +190,10 @@ class GoProcess:
             proc.stdin.close()
         except OSError:
             pass
-        for step in (None, proc.terminate, proc.kill):
+        for step, name in ((None, ""), (proc.terminate, "SIGTERM"), (proc.kill, "SIGKILL")):
             if step is not None:
+                _log.warning("the Go server program (pid %d) did not end within %.0fs; sending %s", self.pid,
+                             _EXIT_TIMEOUT, name)
                 step()
             try:
                 proc.wait(_EXIT_TIMEOUT)

@@ -20,6 +20,7 @@ Errors::
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -110,12 +111,17 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) 
     return subprocess.CompletedProcess(command, proc.returncode, out.decode(errors="replace"), None)
 
 
-def _build_hash(env: dict[str, str], gocode: Path) -> str:
+@functools.lru_cache(maxsize=8)
+def _go_version(go: str) -> str:
+    """``go version`` of the ``go`` at that path (asked once per process)."""
+    return _run([go, "version"], cwd=SOURCE_DIR, env=dict(os.environ), timeout=_VERSION_TIMEOUT).stdout
+
+
+def _build_hash(gocode: Path) -> str:
     digest = hashlib.sha256()
     for source in sorted(SOURCE_DIR.glob("*.go")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-    version = _run(["go", "version"], cwd=SOURCE_DIR, env=env, timeout=_VERSION_TIMEOUT)
-    digest.update(version.stdout.encode())
+    digest.update(_go_version(shutil.which("go")).encode())
     grpc_version = gocode / _GRPC_VERSION
     digest.update(grpc_version.read_bytes() if grpc_version.is_file() else b"")
     return digest.hexdigest()[:16]
@@ -172,7 +178,7 @@ def go_binary(*, timeout: float = BUILD_TIMEOUT) -> Path:
                             "`apt-get install golang-go golang-google-grpc-dev`")
     root = cache_root()
     env = _go_env(root, gocode)
-    directory = root / f"go-{_build_hash(env, gocode)}"
+    directory = root / f"go-{_build_hash(gocode)}"
     with _built_lock:
         if directory in _built:
             return _built[directory]

@@ -31,17 +31,22 @@ func serveHTTP(ln net.Listener, config *tls.Config, cfg *listenerConfig) func() 
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	withoutHTTP2 := map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	switch {
 	case config == nil:
 		go server.Serve(ln)
-	case !cfg.TLS.ALPN:
-		server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
-		go server.Serve(tls.NewListener(ln, config))
 	case cfg.PlaintextToo:
-		config.NextProtos = []string{"h2", "http/1.1"}
+		if cfg.TLS.ALPN {
+			config.NextProtos = []string{"h2", "http/1.1"}
+		} else {
+			server.TLSNextProto = withoutHTTP2
+		}
 		server.TLSConfig = config
 		server.Handler = h2c.NewHandler(handler, &http2.Server{IdleTimeout: idleTimeout})
 		go server.Serve(newSniffer(ln, config))
+	case !cfg.TLS.ALPN:
+		server.TLSNextProto = withoutHTTP2
+		go server.Serve(tls.NewListener(ln, config))
 	default:
 		server.TLSConfig = config
 		go server.ServeTLS(ln, "", "") // the certificate is in config

@@ -84,10 +84,11 @@ func (r *registry) listen(cfg *listenerConfig) answer {
 	if err != nil {
 		return answer{Error: err.Error()}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bound, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return answer{Error: fmt.Sprintf("cannot listen on 127.0.0.1: %v", err)}
 	}
+	ln := closing(bound) // closing it closes its connections too: stopping never waits for a client
 	var stop func()
 	switch cfg.Protocol {
 	case "grpc":
