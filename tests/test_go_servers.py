@@ -187,8 +187,8 @@ def test_mtls_rejects_a_client_without_a_certificate_late_in_tls13_and_during_th
     with serve(go, ServerTLS.from_issued(flow_cert, mtls=True)) as server:
         tls13 = shake(server.address)
         tls12 = shake(server.address, versions=(TLSVersion.TLSv1_2,))
-    # Go 1.19 (like Direktiv's Go 1.15) answers a missing certificate with bad_certificate; certificate_required
-    # is Go 1.21's.
+    # Go 1.19's crypto/tls answers a missing certificate with bad_certificate, not TLS 1.3's certificate_required
+    # (handshake_server.go, processCertsFromClient).
     assert (tls13.outcome, tls13.late_rejection, tls13.version) == (HandshakeOutcome.REJECTED, True, "TLSv1.3")
     assert tls13.alert == "bad certificate", tls13.detail
     assert (tls12.outcome, tls12.completed, tls12.alert) == (HandshakeOutcome.REJECTED, False, "bad certificate")
