@@ -189,6 +189,12 @@ def _start_sandbox(config: pytest.Config) -> str:
     return str(running.kubeconfig_path)
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """With ``--sandbox``: one line when Direktiv's servers run on the Python stand-ins (Go not installed)."""
+    running = config.stash.get(SANDBOX_KEY, None)
+    return getattr(running, "notice", None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     running = config.stash.get(SANDBOX_KEY, None)
     if running is not None:

@@ -3,8 +3,9 @@
     python -m sandbox list
     python -m sandbox up --scenario NAME [--kubeconfig PATH]
 
-``up`` prints the kubeconfig's path and the command that points the suite at it, then serves until SIGINT or
-SIGTERM, stops every server and exits 0. An unknown scenario exits 2 with the list of names.
+``up`` prints the kubeconfig's path and the command that points the suite at it (and, in one line, when Direktiv's
+servers run on the Python stand-ins because Go is not installed), then serves until SIGINT or SIGTERM, stops
+every server and exits 0. An unknown scenario exits 2 with the list of names.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def _up(name: str, kubeconfig: str | None, out) -> int:
         with start_sandbox(name, kubeconfig=kubeconfig) as running:
             command = " ".join(running.suite_command())
             print(f"sandbox {name!r} is up: {running.scenario.description}", file=out)
+            if running.notice:
+                print(running.notice, file=out)
             print(f"kubeconfig: {running.kubeconfig_path}", file=out)
             print(f"check it with: {command}", file=out)
             print("press Ctrl-C to stop", file=out, flush=True)

@@ -19,12 +19,19 @@ Secrets are written as cert-manager writes them (``kubernetes.io/tls``: ``tls.cr
 and its annotations); the Helm release secret holds the chart's real defaults (``data/``) and the scenario's
 values. A pod whose secret is missing stays Pending, one whose ``tls.key`` does not match stays not Ready (as the
 Go servers refuse the pair), and neither gets a server. Keys are ECDSA P-256 unless a scenario asks for RSA.
+
+Direktiv's own servers (the API, the UI, the gRPC ports) run on the Go program (:class:`sandbox.servers.GoServer`:
+Go's crypto/tls with Go's defaults wherever the scenario sets nothing, grpc-go, net/http; one process serves them
+all) where Go is installed, else on the Python stand-ins; ``$DIREKTIV_SANDBOX_ENGINE`` (``go`` or ``python``)
+chooses, and :attr:`RunningSandbox.notice` says when they are not Go. The Envoy-like lb and knative servers are
+Python either way.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
 import shutil
 import ssl
 import tempfile
@@ -49,6 +56,7 @@ from sandbox.scenarios import (
     NAMESPACE,
     RELEASE,
     ClientAuth,
+    Engine,
     Issuer,
     Scenario,
     ServerSpec,
@@ -61,16 +69,23 @@ from sandbox.servers import (
     WEAK_CIPHERS,
     ClientAuth as ServerClientAuth,
     GoHttpsServer,
+    GoListener,
+    GoProcess,
+    GoProtocol,
+    GoServer,
     GoTLSGrpcServer,
+    GoUnavailable,
     GrpcHealthServer,
     LoadBalancer,
     OldStackFront,
     ServerTLS,
     TLSPolicy,
     VerifyErrorKind,
+    go_available,
 )
 
-__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "PodPort", "RunningSandbox", "chart_defaults", "start_sandbox"]
+__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "ENGINE_ENV", "PodPort", "RunningSandbox", "chart_defaults",
+           "default_engine", "start_sandbox"]
 
 CHART_VERSION = "0.4.1"
 # The chart's default values at tag v0.4.1 (a copy of shared/direktiv-chart-values-v0.4.1.yaml, shipped with the
@@ -83,11 +98,39 @@ CERT_MANAGER = "cert-manager"
 _NODE = "sandbox-node-1"
 # Envoy's listener ports inside its pod (Contour's example deployment): the Service maps 80/443 onto them.
 _ENVOY_HTTP, _ENVOY_HTTPS = 8080, 8443
+# Chooses the engine of Direktiv's servers where a scenario names none: "go" or "python" (unset: Go if installed).
+ENGINE_ENV = "DIREKTIV_SANDBOX_ENGINE"
 
 
 def chart_defaults() -> dict:
     """The Direktiv chart's default values (``chart.values`` of the release)."""
     return yaml.safe_load(CHART_VALUES_PATH.read_text()) or {}
+
+
+def default_engine() -> Engine:
+    """The engine of Direktiv's servers where the scenario names none: ``$DIREKTIV_SANDBOX_ENGINE`` when set,
+    else Go where it is installed (:func:`sandbox.servers.go_available`), else Python. ValueError for another
+    value of the variable; :class:`sandbox.servers.GoUnavailable` when it asks for Go and Go is not installed."""
+    chosen = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if not chosen:
+        return Engine.GO if go_available() else Engine.PYTHON
+    try:
+        engine = Engine(chosen)
+    except ValueError:
+        raise ValueError(f"{ENGINE_ENV} must be 'go' or 'python', given: {chosen!r}") from None
+    if engine is Engine.GO and not go_available():
+        raise GoUnavailable(f"{ENGINE_ENV}=go, but Go or grpc-go is not installed "
+                            "(apt-get install golang-go golang-google-grpc-dev)")
+    return engine
+
+
+def _engine_notice(engine: Engine) -> str | None:
+    if engine is Engine.GO:
+        return None
+    if os.environ.get(ENGINE_ENV, "").strip():
+        return f"{ENGINE_ENV}={engine.value}: Direktiv's servers run on the Python stand-ins, not on Go"
+    return ("Go is not installed: Direktiv's servers run on the Python stand-ins "
+            "(apt-get install golang-go golang-google-grpc-dev for Go's own TLS)")
 
 
 # ------------------------------------------------------------------------------------------------------ records
@@ -128,11 +171,13 @@ class RunningSandbox:
         api: the emulated API server (``write_kubeconfig`` for further kubeconfigs, e.g. with a wrong token).
         targets: where each pod port's port-forward leads, ``(namespace, pod, port) -> address`` (None: refused);
             the API server reads it on every port-forward, so tests may point a pod port at another server.
+        engine: the engine of Direktiv's servers where the scenario names none (:func:`default_engine`).
+        notice: one line for people when that engine is not Go (why, and how to get Go); None when it is.
     """
 
     def __init__(self, scenario: Scenario, *, kubeconfig_path: Path, api: ApiServer, store: ObjectStore,
                  topology: Topology, ports: tuple[PodPort, ...], ca_pem: bytes, cleanup: ExitStack,
-                 targets: dict | None = None) -> None:
+                 targets: dict | None = None, engine: Engine = Engine.PYTHON) -> None:
         self.scenario = scenario
         self.kubeconfig_path = kubeconfig_path
         self.api_url = api.url
@@ -143,6 +188,8 @@ class RunningSandbox:
         self.store = store
         self.api = api
         self.targets = targets if targets is not None else {}
+        self.engine = engine
+        self.notice = _engine_notice(engine)
         self._cleanup = cleanup
 
     def __repr__(self) -> str:
@@ -215,7 +262,7 @@ class _Pki:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.ca = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
+        self.ca = pki.CertificateAuthority.self_signed("direktiv-system", key_type=scenario.ca_key_type)
         self._cas: dict[Issuer, pki.CertificateAuthority] = {Issuer.CA: self.ca}
         self._certs: dict[str, pki.IssuedCertificate] = {}
         self._acme_root: pki.CertificateAuthority | None = None
@@ -223,7 +270,8 @@ class _Pki:
     def authority(self, issuer: Issuer) -> pki.CertificateAuthority:
         if issuer not in self._cas:
             if issuer is Issuer.OTHER_CA:
-                self._cas[issuer] = pki.CertificateAuthority.self_signed("direktiv-system", key_type="ecdsa")
+                self._cas[issuer] = pki.CertificateAuthority.self_signed("direktiv-system",
+                                                                          key_type=self.scenario.ca_key_type)
             elif issuer is Issuer.INTERMEDIATE:
                 self._cas[issuer] = _intermediate(self.ca)
             elif issuer is Issuer.ACME:  # Let's Encrypt's shape: a root (in the system store) and an intermediate
@@ -394,7 +442,8 @@ def _policy(spec: ServerSpec, *, envoy: bool = False, grpc: bool = False) -> TLS
         ciphers = f"{ciphers}:{WEAK_CIPHERS}"
     alpn = (_GO_ALPN["grpc"] if grpc else _GO_ALPN["http"]) if spec.alpn else ()
     level = 1 if envoy and not spec.weak_ciphers else 0
-    return TLSPolicy(min_version=spec.min_version, ciphers=ciphers, security_level=level, alpn=alpn)
+    # No minimum set: Go's default, TLS 1.0 for a server.
+    return TLSPolicy(min_version=spec.min_version or "TLSv1", ciphers=ciphers, security_level=level, alpn=alpn)
 
 
 class _PodDown(Exception):
@@ -413,7 +462,9 @@ class _Build:
     topology: Topology
     pki: _Pki
     secrets: dict[tuple[str, str], dict[str, bytes]]
+    engine: Engine = Engine.PYTHON
     stack: ExitStack = field(default_factory=ExitStack)
+    go: GoProcess | None = None
 
     def mounted(self, ref: str | tuple[str, str]) -> dict[str, bytes]:
         key = tuple(ref.split("/", 1)) if isinstance(ref, str) else ref
@@ -425,6 +476,19 @@ class _Build:
     def started(self, server):
         self.stack.callback(server.stop)
         return server
+
+    def go_process(self) -> GoProcess:
+        """The sandbox's one Go program, started on first use; it serves every Go listener."""
+        if self.go is None:
+            self.go = self.started(GoProcess())
+        return self.go
+
+    def engine_of(self, spec: ServerSpec) -> Engine:
+        """Which engine serves ``spec``'s endpoint: Python where a knob needs it, else the scenario's choice,
+        else the sandbox's default."""
+        if spec.needs_python_engine:
+            return Engine.PYTHON
+        return spec.engine or self.engine
 
 
 def _identity(build: _Build, data: Mapping[str, bytes], spec: ServerSpec, replica: int, *,
@@ -452,7 +516,8 @@ def _checked(make: Callable[[], object]):
     try:
         return make()
     except ValueError as exc:  # the Go servers refuse a key that does not match, or unreadable PEM
-        raise _PodDown("Running", f"CrashLoopBackOff: tls: {exc}") from None
+        said = str(exc) if str(exc).startswith("tls: ") else f"tls: {exc}"  # Go's own words start so already
+        raise _PodDown("Running", f"CrashLoopBackOff: {said}") from None
 
 
 # The scenarios' client-certificate modes as the servers name them (a scenario's "request" is Go's
@@ -471,18 +536,30 @@ _IGNORED_ERRORS = {
 }
 
 
+def _go_server(build: _Build, spec: ServerSpec, protocol: GoProtocol, tls: ServerTLS | None) -> GoServer:
+    """A listener of the sandbox's Go program, set up as Direktiv's Go code sets it up, with the scenario's
+    departures (minimum version, suites, ALPN, plaintext on the TLS port, status)."""
+    listener = GoListener(protocol, tls, min_version=spec.min_version, alpn=spec.alpn, status=spec.http_status,
+                          cipher_suites=spec.suites,
+                          plaintext_too=spec.plaintext_too and protocol is GoProtocol.HTTP and tls is not None)
+    return build.started(_checked(lambda: GoServer(listener, process=build.go_process())))
+
+
 def _grpc_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int):
     secret, mode = endpoint.secret and f"{endpoint.secret.namespace}/{endpoint.secret.name}", endpoint.mode
     configured_auth = ClientAuth.REQUIRE_AND_VERIFY if mode is Mode.MTLS else ClientAuth.NONE
+    go = build.engine_of(spec) is Engine.GO
     if spec.serve_secret:  # additionalServerOptions: another server's creds
         secret, configured_auth = spec.serve_secret, spec.serve_client_auth or ClientAuth.NONE
     elif mode is Mode.PLAINTEXT or spec.plaintext:
-        return build.started(GrpcHealthServer())
+        return _go_server(build, spec, GoProtocol.GRPC, None) if go else build.started(GrpcHealthServer())
     auth = spec.client_auth or configured_auth
     ignore_errors = frozenset(_IGNORED_ERRORS[quirk] for quirk in spec.verify_quirks)
     tls = _identity(build, build.mounted(secret), spec, replica, client_auth=_SERVER_CLIENT_AUTH[auth],
                     ignore_errors=ignore_errors)
-    if spec.needs_go_engine or tls.client_auth is ServerClientAuth.VERIFY_IF_GIVEN:
+    if go:
+        return _go_server(build, spec, GoProtocol.GRPC, tls)
+    if spec.needs_go_like_front or tls.client_auth is ServerClientAuth.VERIFY_IF_GIVEN:
         return build.started(_checked(lambda: GoTLSGrpcServer(tls, policy=_policy(spec, grpc=True))))
     return build.started(_checked(lambda: GrpcHealthServer(tls)))
 
@@ -491,6 +568,8 @@ def _http_server(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replic
     tls = None
     if endpoint.mode is not Mode.PLAINTEXT:
         tls = _identity(build, build.mounted((endpoint.secret.namespace, endpoint.secret.name)), spec, replica)
+    if build.engine_of(spec) is Engine.GO:
+        return _go_server(build, spec, GoProtocol.HTTP, tls)
     return build.started(_checked(lambda: GoHttpsServer(tls, policy=_policy(spec), status=spec.http_status,
                                                         plaintext_too=spec.plaintext_too)))
 
@@ -835,7 +914,7 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
     topology = derive_topology(scenario.values)
     authority = _Pki(scenario)
     data = _secret_data(scenario, authority)
-    build = _Build(scenario, topology, authority, data)
+    build = _Build(scenario, topology, authority, data, engine=default_engine())
     cleanup.push(build.stack)  # servers stop last-started first
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0) - _dt.timedelta(minutes=5)
     pods: dict[str, list[dict]] = {}
@@ -868,7 +947,8 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
     path = _kubeconfig_path(cleanup, workdir, kubeconfig)
     api.write_kubeconfig(path)
     running = RunningSandbox(scenario, kubeconfig_path=path, api=api, store=store, topology=topology,
-                             ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup, targets=targets)
+                             ports=tuple(ports), ca_pem=authority.ca.cert_pem, cleanup=cleanup, targets=targets,
+                             engine=build.engine)
     running.suite_args += _acme_root_args(scenario, authority, path, cleanup)
     return running
 

@@ -95,10 +95,10 @@ class Issuer(str, Enum):
 
 
 class Engine(str, Enum):
-    """Which TLS implementation a gRPC endpoint's server runs on."""
+    """Which implementation runs a Direktiv server (the gRPC ports, the API, the UI)."""
 
-    GRPCIO = "grpcio"  # grpcio's own TLS (BoringSSL): TLS 1.2+, ALPN h2, no client cert or require-and-verify
-    GO = "go"          # a Go crypto/tls-like terminator (pyOpenSSL) in front of an insecure grpcio server
+    GO = "go"          # Direktiv's own stack: the Go program (Go 1.19 crypto/tls, grpc-go, net/http); needs Go
+    PYTHON = "python"  # stand-ins: grpcio's TLS (BoringSSL, TLS 1.2+) where it can, else a pyOpenSSL Go-like front
 
 
 class ClientAuth(str, Enum):
@@ -187,17 +187,20 @@ class ServerSpec:
 
     Attributes:
         endpoint: the endpoint ID (CONTROLS.md).
-        engine: for gRPC endpoints, which TLS implementation serves (None: grpcio for TLS 1.2+, the Go-like
-            terminator whenever a knob below needs it).
+        engine: for the API, the UI and the gRPC ports, which implementation serves (:class:`Engine`). None: the
+            Go program where Go is installed (``sandbox.cluster.default_engine``), else the Python stand-ins;
+            knobs Go cannot do (``weak_ciphers``: Go has no NULL or anonymous suites) keep the Python engine.
         serve_secret: serve this secret (``namespace/name``) even though the values say otherwise (Direktiv's
             package-global ``additionalServerOptions``: a server configured ``none`` inherits another's creds).
         serve_client_auth: with ``serve_secret``, the client-certificate mode served.
-        min_version: the lowest TLS version accepted (``TLSv1``, ``TLSv1.1``, ``TLSv1.2``).
+        min_version: the lowest TLS version accepted (``TLSv1``, ``TLSv1.1``, ``TLSv1.2``): the server sets it
+            (``TLSv1.2`` is the conformant option). None sets nothing: Go's default, which for a Go server is
+            TLS 1.0 (as Direktiv v0.4 leaves it).
         client_auth: the client-certificate mode (None: require-and-verify where mTLS is configured, else none).
         client_ca: whose certificate the server trusts for clients (None: the secret's own ``ca.crt``).
         verify_quirks: verification errors the client-certificate verifier ignores.
         alpn: whether the server negotiates ALPN (h2 for gRPC; h2/http1.1 for HTTPS).
-        weak_ciphers: NULL and anonymous suites are enabled.
+        weak_ciphers: NULL and anonymous suites are enabled (the Python engine: Go has none).
         plaintext_too: the TLS port also answers plaintext HTTP (and h2c).
         send_chain: the server sends the intermediates of ``tls.crt`` (False: the leaf only).
         http_status: the status HTTPS (and plaintext) requests get.
@@ -225,7 +228,7 @@ class ServerSpec:
     engine: Engine | None = None
     serve_secret: str | None = None
     serve_client_auth: ClientAuth | None = None
-    min_version: str = "TLSv1.2"
+    min_version: str | None = "TLSv1.2"
     client_auth: ClientAuth | None = None
     client_ca: Issuer | None = None
     verify_quirks: tuple[VerifyQuirk, ...] = ()
@@ -255,12 +258,22 @@ class ServerSpec:
         changes = self.replica_overrides[replica] if replica < len(self.replica_overrides) else None
         return replace(self, **changes) if changes else self
 
+    def __post_init__(self) -> None:
+        if self.engine is Engine.GO and self.needs_python_engine:
+            raise ValueError(f"{self.endpoint}: engine go cannot serve weak_ciphers (Go has no NULL or anonymous "
+                             "suites); leave engine unset or choose python")
+
     @property
-    def needs_go_engine(self) -> bool:
-        """Whether a gRPC server with these knobs needs the Go-like terminator (grpcio cannot do them)."""
+    def needs_python_engine(self) -> bool:
+        """Whether these knobs need the Python engine: Go's crypto/tls has no NULL or anonymous suites."""
+        return self.weak_ciphers or any("_NULL_" in n or "_anon_" in n for n in self.suites or ())
+
+    @property
+    def needs_go_like_front(self) -> bool:
+        """Whether, on the Python engine, a gRPC server with these knobs needs the pyOpenSSL Go-like front
+        (grpcio's own TLS cannot do them)."""
         return (
-            self.engine is Engine.GO
-            or self.min_version != "TLSv1.2"
+            self.min_version != "TLSv1.2"
             or self.client_auth in (ClientAuth.REQUEST, ClientAuth.REQUIRE_ANY)
             or bool(self.verify_quirks)
             or not self.alpn
@@ -316,6 +329,8 @@ class Scenario:
         acme_root_for: endpoints whose trust anchor the suite gets as ``--ca-file ID=PATH``, PATH holding the
             sandbox's stand-in ACME root (the real one would be in the system trust store; the sandbox cannot
             reach Let's Encrypt).
+        ca_key_type: the key of the root CAs (``direktiv-ca`` and the other CA): ``ecdsa`` (P-256, the sandbox's
+            default for speed) or ``rsa`` (2048 bits, cert-manager's default).
     """
 
     name: str
@@ -330,6 +345,7 @@ class Scenario:
     ca_key_readable: bool = True
     extra_suite_args: tuple[str, ...] = ()
     acme_root_for: tuple[str, ...] = ()
+    ca_key_type: str = "ecdsa"
 
     @property
     def values(self) -> dict:
@@ -390,6 +406,8 @@ def _grpc_names(service: str) -> tuple[str, ...]:
             f"*.{NAMESPACE}.svc.cluster.local", f"*.{NAMESPACE}")
 
 
+# The endpoints Direktiv's own Go code serves (the rest are Contour's Envoy).
+_GO_SERVERS = ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")
 _FLOW_HL_NAMES = (f"direktiv-flow-hl.{NAMESPACE}.svc.cluster.local", f"direktiv-flow-hl.{NAMESPACE}",
                   "direktiv-flow-hl")
 _LB_HOST = "myhost.mydomain"
@@ -620,17 +638,33 @@ DOCS_VERBATIM = Scenario(
         # both the sidecar's copy of the flow certificate and the init pods' certificate.
         SecretSpec(SERVICES_NAMESPACE, "direktiv-cert-flow", "flow-copy"),
     ),
-    # Direktiv v0.4's servers are Go 1.15 with default tls.Configs: TLS 1.0 is the minimum. Contour's Envoy
-    # (lb, knative) keeps its own TLS 1.2 minimum.
-    # The page sets no response headers on the Ingress, so the lb sends no Strict-Transport-Security, and its
-    # selfSigned lb certificate has no commonName: an empty subject and issuer, which strict verifiers refuse.
-    servers=tuple(ServerSpec(e, engine=Engine.GO, min_version="TLSv1")
-                  for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")) + (ServerSpec("lb", hsts=None),),
+    # Direktiv v0.4's servers are Go with default tls.Configs: no MinVersion, so TLS 1.0 is accepted. Contour's
+    # Envoy (lb, knative) keeps its own TLS 1.2 minimum. The page sets no response headers on the Ingress, so the lb
+    # sends no Strict-Transport-Security, and its selfSigned lb certificate has no commonName: an empty subject and
+    # issuer, which strict verifiers refuse.
+    servers=tuple(ServerSpec(e, min_version=None) for e in _GO_SERVERS) + (ServerSpec("lb", hsts=None),),
     expected_failures=_fails(
         ("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER), ("K-INITPOD-SAN", CLUSTER),
-        *(("T-LEGACY-PROTOCOLS-REFUSED", e) for e in ("api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc")),
+        *(("T-LEGACY-PROTOCOLS-REFUSED", e) for e in _GO_SERVERS),
         ("H-HSTS", "lb"), ("C-X509-STRICT", "lb"),
     ),
+)
+
+# The TLS page followed to the letter once more, with certificates as cert-manager issues them by default (RSA 2048:
+# its default privateKey algorithm, for the CA too) and Go's defaults on every Go server. With an RSA certificate a
+# Go 1.19 server's default suites include RSA key transport and 3DES (TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+# TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA), besides TLS 1.0: what a real Direktiv v0.4 installation accepts.
+GO_DEFAULTS = replace(
+    DOCS_VERBATIM,
+    name="go-defaults",
+    description=("the TLS page followed to the letter with cert-manager's default RSA 2048 keys and Go's defaults on "
+                 "every Go server: TLS 1.0, 3DES and static-RSA suites accepted"),
+    certificates=tuple(replace(c, key_type="rsa", key_size=2048) for c in DOCS_VERBATIM.certificates),
+    ca_key_type="rsa",
+    # With RSA certificates Go's default suites are all usable: 3DES and RSA key transport (CBC and GCM), which the
+    # raw ClientHello prober offers by code although no local TLS library has them any more.
+    expected_failures=DOCS_VERBATIM.expected_failures | _fails(
+        *((control, e) for e in _GO_SERVERS for control in ("T-WEAK-CIPHERS-REFUSED", "T-FORWARD-SECRECY"))),
 )
 
 BASELINES: tuple[str, ...] = ("conformant", "tls-only", "plaintext", "docs-verbatim")
@@ -818,7 +852,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "functions-no-alpn",
         "the functions controller serves TLS (no mTLS) through a front that negotiates no ALPN",
         values={"functions": {"mtls": "none"}},
-        servers=(ServerSpec("functions-grpc", engine=Engine.GO, alpn=False),),
+        servers=(ServerSpec("functions-grpc", alpn=False),),
         fails=[("T-ALPN-H2", "functions-grpc")],
     ),
     # -- mutual TLS
@@ -1005,7 +1039,8 @@ _READINGS: tuple[Scenario, ...] = (
 )
 
 # Every scenario, the baselines first.
-ALL_SCENARIOS: tuple[Scenario, ...] = (CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM) + _MISCONFIGURATIONS + _READINGS
+ALL_SCENARIOS: tuple[Scenario, ...] = ((CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM, GO_DEFAULTS) + _MISCONFIGURATIONS
+                                       + _READINGS)
 
 
 def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:

@@ -12,7 +12,10 @@ joins its threads.
   400, a hand-made ServerHello...).
 
 :func:`direktiv_pki` builds certificates the way cert-manager does for Direktiv (CA ``direktiv-system``, leaves
-with server and client usages and SANs like ``direktiv-flow-hl.default``), ECDSA for speed.
+with server and client usages and SANs like ``direktiv-flow-hl.default``), ECDSA for speed; :data:`BAD_CLIENTS`
+mints the client certificates an mTLS server must refuse, and :data:`LET_THROUGH` names the one that a verifier
+ignoring each kind of error accepts. :func:`child_pids` lists this process's children (servers that run as one),
+:func:`wait_for` polls a condition within a bound.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import warnings
 from concurrent import futures
 from dataclasses import dataclass
@@ -38,6 +42,10 @@ __all__ = [
     "TestPKI",
     "direktiv_pki",
     "identity",
+    "BAD_CLIENTS",
+    "LET_THROUGH",
+    "child_pids",
+    "wait_for",
     "TLSServer",
     "lenient_tls_server",
     "strict_tls_server",
@@ -103,6 +111,46 @@ def direktiv_pki() -> TestPKI:
 
 def identity(issued: pki.IssuedCertificate, label: str = "configured") -> ClientIdentity:
     return ClientIdentity(cert_pem=issued.chain_pem, key=issued.key, label=label)
+
+
+# The client certificates an mTLS server must refuse, by label: make(ca, configured certificate) -> issued.
+BAD_CLIENTS = {
+    "foreign-ca": lambda ca, cert: pki.foreign_ca_client(cert.cert_pem),
+    "self-signed-clone": lambda ca, cert: pki.self_signed_clone(cert.cert_pem),
+    "expired": lambda ca, cert: pki.expired_client(ca, cert.cert_pem),
+    "no-clientauth": lambda ca, cert: pki.no_clientauth_client(ca, cert.cert_pem),
+}
+# The bad client a verifier that ignores one kind of error lets through, by kind (sandbox VerifyErrorKind values).
+LET_THROUGH = {
+    "unknown-issuer": "foreign-ca",
+    "self-signed": "self-signed-clone",
+    "expired": "expired",
+    "wrong-purpose": "no-clientauth",
+}
+
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+
+def wait_for(condition, seconds: float = 5.0) -> bool:
+    """Poll ``condition()`` until it holds (True) or ``seconds`` have passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def child_pids() -> set[int]:
+    """The process IDs of this process's children, from every thread's ``/proc`` entry."""
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return pids
 
 
 # --- a threaded TCP server base -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from local_servers import child_pids
 from probes.profile import INTERMEDIATE
 from probes.session import ObservationError, RunOptions, gather_evidence
 from sandbox.cluster import start_sandbox
@@ -29,22 +30,12 @@ def _fds() -> dict[int, str]:
     return found
 
 
-def _children() -> set[int]:
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            pids.update(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return pids
-
-
 def _threads() -> set[int]:
     return {t.ident for t in threading.enumerate()}
 
 
 def _snapshot() -> tuple[set[int], dict[int, str], set[int]]:
-    return _threads(), _fds(), _children()
+    return _threads(), _fds(), child_pids()
 
 
 def assert_back_to(before) -> None:
@@ -54,7 +45,7 @@ def assert_back_to(before) -> None:
     while True:
         extra_threads = [t for t in threading.enumerate() if t.ident not in threads]
         extra_fds = {fd: target for fd, target in _fds().items() if fd not in fds}
-        extra_children = _children() - children
+        extra_children = child_pids() - children
         if not (extra_threads or extra_fds or extra_children) or time.monotonic() > deadline:
             break
         time.sleep(0.1)

@@ -271,6 +271,17 @@ def _docs_verbatim(sb):
     assert sb.topology.endpoint("functions-grpc").mtls  # isolates.* read as functions.*
 
 
+def _go_defaults(sb):
+    assert accepted(legacy(sb, "api"))
+    assert accepted(shake(sb, "ingress-grpc", client=configured(sb, "ingress-grpc"), versions=(TLSVersion.TLSv1_2,),
+                          ciphers="AES128-SHA"))  # static RSA key exchange: Go's default suites, an RSA key
+    for endpoint in ("api", "flow-grpc", "lb"):
+        key = leaf(shake(sb, endpoint, client=configured(sb, "flow-grpc") if endpoint == "flow-grpc" else None))
+        assert key.public_key().key_size == 2048, endpoint  # cert-manager's default private key: RSA 2048
+    ca_data = secret_data(sb, "cert-manager", "direktiv-ca")
+    assert first_cert(ca_data["tls.crt"]).public_key().key_size == 2048
+
+
 def _secret_wrong_type(sb):
     assert sb.store.get("", "secrets", "default", "direktiv-cert-ingress")["type"] == "Opaque"
 
@@ -503,6 +514,7 @@ WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "tls-only": _tls_only,
     "plaintext": _plaintext,
     "docs-verbatim": _docs_verbatim,
+    "go-defaults": _go_defaults,
     "secret-wrong-type": _secret_wrong_type,
     "secret-key-mismatch": _secret_key_mismatch,
     "secret-chain-foreign": _secret_chain_foreign,

@@ -15,16 +15,9 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
+from local_servers import BAD_CLIENTS, LET_THROUGH, identity, wait_for
 from probes.https import http_get, https_get
-from probes.pki import (
-    SERVER_AND_CLIENT_USAGES,
-    CertificateAuthority,
-    expired_client,
-    foreign_ca_client,
-    no_clientauth_client,
-    self_signed_certificate,
-    self_signed_clone,
-)
+from probes.pki import SERVER_AND_CLIENT_USAGES, CertificateAuthority, foreign_ca_client, self_signed_certificate
 from probes.plaintext import probe_plaintext
 from probes.timeouts import Timeouts
 from probes.tls import ClientIdentity, HandshakeOutcome, TLSOffer, handshake
@@ -258,14 +251,6 @@ def test_require_and_verify_accepts_the_configured_client(flow_cert):
             assert h2_settings_came_back(tls)
 
 
-BAD_CLIENTS = {
-    "foreign-ca": lambda ca, cert: foreign_ca_client(cert.cert_pem),
-    "self-signed-clone": lambda ca, cert: self_signed_clone(cert.cert_pem),
-    "expired": lambda ca, cert: expired_client(ca, cert.cert_pem),
-    "no-clientauth": lambda ca, cert: no_clientauth_client(ca, cert.cert_pem),
-}
-
-
 @pytest.mark.parametrize("label", sorted(BAD_CLIENTS))
 def test_require_and_verify_rejects_bad_client_certificates_like_go(ca, flow_cert, label):
     bad = BAD_CLIENTS[label](ca, flow_cert)
@@ -300,22 +285,9 @@ def test_go_like_grpc_server_without_tls_serves_plain_h2c():
 # --- client-certificate modes and lax verifiers, seen by the TLS probe -------------------------------------
 
 
-# The bad client each kind of ignored error lets through.
-LET_THROUGH = {
-    VerifyErrorKind.UNKNOWN_ISSUER: "foreign-ca",
-    VerifyErrorKind.SELF_SIGNED: "self-signed-clone",
-    VerifyErrorKind.EXPIRED: "expired",
-    VerifyErrorKind.WRONG_PURPOSE: "no-clientauth",
-}
-
-
-def client_identity(issued, label: str) -> ClientIdentity:
-    return ClientIdentity(issued.chain_pem, issued.key, label)
-
-
 @pytest.fixture(scope="module")
 def bad_identities(ca, flow_cert):
-    return {label: client_identity(make(ca, flow_cert), label) for label, make in BAD_CLIENTS.items()}
+    return {label: identity(make(ca, flow_cert), label) for label, make in BAD_CLIENTS.items()}
 
 
 def probe_outcome(address, client: ClientIdentity | None) -> HandshakeOutcome:
@@ -335,7 +307,7 @@ def test_a_verifier_ignoring_one_kind_of_error_accepts_exactly_that_bad_client(f
     with GoTLSGrpcServer(tls) as server:
         assert outcomes(server.address, bad_identities) == {
             label: accepted if label == LET_THROUGH[kind] else rejected for label in bad_identities}
-        assert probe_outcome(server.address, client_identity(flow_cert, "configured")) is accepted
+        assert probe_outcome(server.address, identity(flow_cert)) is accepted
         assert probe_outcome(server.address, None) is rejected  # still required
 
 
@@ -509,15 +481,6 @@ def test_refusing_port_refuses():
     with RefusingPort() as port:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(port.address, timeout=TIMEOUT).close()
-
-
-def wait_for(condition, seconds: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_each_connection_leaves_the_listener_table_as_it_ends():

@@ -1,7 +1,8 @@
 """End to end: for every sandbox scenario, exactly its documented controls fail, exactly its documented ones are
-errors, and all others pass or are skipped. Evidence is gathered the way the suite gathers it (probes.session),
-then every applicable control is judged on every endpoint (probes.controls) — the same two calls the suite's
-fixtures make."""
+errors, and all others pass or are skipped, with Direktiv's servers on either engine: the Go program (Go's
+crypto/tls, grpc-go, net/http) and the Python stand-ins that serve where Go is not installed. Evidence is gathered
+the way the suite gathers it (probes.session), then every applicable control is judged on every endpoint
+(probes.controls) — the same two calls the suite's fixtures make."""
 
 import pytest
 
@@ -10,8 +11,9 @@ from probes.controls import Status, judge
 from probes.profile import INTERMEDIATE
 from probes.session import RunOptions, gather_evidence
 from probes.trust import parse_ca_file_option
-from sandbox.cluster import start_sandbox
-from sandbox.scenarios import SCENARIOS
+from sandbox.cluster import ENGINE_ENV, start_sandbox
+from sandbox.scenarios import SCENARIOS, Engine
+from sandbox.servers import go_available
 
 # Generous per-step limit: the sandbox answers in milliseconds, and CI machines are noisy.
 STEP_TIMEOUT = 5.0
@@ -46,10 +48,20 @@ def verdict_differences(verdicts, *, fails, errors) -> list[str]:
     return lines
 
 
+@pytest.fixture(params=list(Engine), ids=lambda engine: engine.value)
+def engine(request, monkeypatch) -> Engine:
+    """Direktiv's servers on this engine for the test's sandbox."""
+    if request.param is Engine.GO and not go_available():
+        pytest.skip("Go or grpc-go is not installed (apt-get install golang-go golang-google-grpc-dev)")
+    monkeypatch.setenv(ENGINE_ENV, request.param.value)
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario_fails_and_errors_exactly_as_documented(name):
+def test_scenario_fails_and_errors_exactly_as_documented(engine, name):
     scenario = SCENARIOS[name]
     with start_sandbox(scenario) as running:
+        assert running.engine is engine
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
     differences = verdict_differences(verdicts, fails=scenario.expected_failures, errors=scenario.expected_errors)
     assert not differences, "\n".join(differences)

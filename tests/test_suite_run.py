@@ -84,3 +84,12 @@ def test_an_unobservable_control_is_a_setup_error_with_its_sentence(pytester):
     errored = [c for c in cases if outcome(c) == "error"]
     assert not errored  # RSA 1024 is observable: it fails C-KEY-STRENGTH, nothing errors
     result.stdout.fnmatch_lines(["*1024-bit RSA key*"])
+
+
+def test_a_sandbox_run_says_in_one_header_line_when_direktivs_servers_are_not_go(pytester, monkeypatch, tmp_path):
+    monkeypatch.delenv("DIREKTIV_SANDBOX_ENGINE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go on it: what `make demo` does on a machine without Go
+    result, _ = run_suite(pytester, "plaintext")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["Go is not installed: Direktiv's servers run on the Python stand-ins (apt-get *)"])
+    assert result.stdout.str().count("Go is not installed") == 1

@@ -2,7 +2,8 @@
 
 Every server listens on an ephemeral port from the moment it is built, exposes ``address`` (host, port), is a
 context manager, and ``stop()`` releases everything it holds: listening and accepted sockets closed, its
-threads joined. One thread accepts per listening port (a selector with a wake-up socket) and one thread serves
+threads joined (or, for the Go program, its child process ended and reaped). In the Python servers one thread
+accepts per listening port (a selector with a wake-up socket) and one thread serves
 each connection; every accepted socket has a timeout, and ``stop()`` shuts accepted sockets down so that
 blocked reads return at once.
 
@@ -14,6 +15,9 @@ blocked reads return at once.
                         (TLS 1.0 accepted, RequireAndVerifyClientCert against the secret's ca.crt).
     GoHttpsServer       Direktiv API/UI on 8080: HTTPS with Go net/http's answers, or plaintext HTTP; another
                         status, or plaintext HTTP/1.1 and h2c on the TLS port too, as options.
+    GoServer            the real thing where Go is installed: a listener of the Go program (Go 1.19 crypto/tls
+                        with Go's defaults, grpc-go's health service, net/http), in a GoProcess of its own or
+                        shared; go_available() says whether Go and grpc-go are there, go_binary() builds once.
     LoadBalancer        the external Contour/Envoy: HTTPS by SNI, and port 80 with force-ssl-redirect.
     SniRouter           the internal Contour: HTTPS, certificate by SNI, with or without a default.
     SilentServer, ResetServer, GarbageServer, TricklingServer, RefusingPort: peers that misbehave.
@@ -22,16 +26,20 @@ blocked reads return at once.
 
 The modules, one concern each: ``_listeners`` (sockets, accept loop, thread per connection), ``_tls`` (the TLS
 records and policy, the pyOpenSSL server context and stream), ``_http`` (h11/h2 answers, Go's net/http),
-``_envoy`` (Contour's listeners), ``_grpc`` (grpcio and the Go-like TLS front), ``_misbehaving`` (broken peers).
+``_envoy`` (Contour's listeners), ``_grpc`` (grpcio and the Go-like TLS front), ``_misbehaving`` (broken peers),
+``_gobuild`` (finding, building and caching the Go program) and ``_go`` (running it).
 Import every public name from here.
 
 Libraries: pyOpenSSL does the TLS of the Go-like and Envoy-like servers (it takes keys as bytes, and offers
 TLS 1.0 and NULL/anonymous suites at security level 0), grpcio the gRPC servers, h11 and h2 the HTTP/1.1 and
 HTTP/2 framing. Hand-written here: only Go's and Envoy's choices (which bytes count as TLS, the 400 texts, the
-redirect), and the socket plumbing. Private keys stay in memory.
+redirect), and the socket plumbing. The Go program uses Go's standard library and grpc-go only. Private keys
+stay in memory (the Go program gets them over a pipe).
 """
 
 from sandbox.servers._envoy import LoadBalancer, SniRouter
+from sandbox.servers._go import GoListener, GoProcess, GoProcessError, GoProtocol, GoServer
+from sandbox.servers._gobuild import GoBuildError, GoError, GoUnavailable, go_available, go_binary
 from sandbox.servers._grpc import DEFAULT_SERVICE_NAME, GoTLSGrpcServer, GrpcHealthServer, TLSTerminator
 from sandbox.servers._http import GO_BAD_REQUEST_REPLY, GO_HTTPS_PLAINTEXT_REPLY, GoHttpsServer
 from sandbox.servers._listeners import DEFAULT_IO_TIMEOUT, Server
@@ -78,6 +86,16 @@ __all__ = [
     "TLSTerminator",
     "GoTLSGrpcServer",
     "GoHttpsServer",
+    "GoProtocol",
+    "GoListener",
+    "GoProcess",
+    "GoServer",
+    "GoError",
+    "GoUnavailable",
+    "GoBuildError",
+    "GoProcessError",
+    "go_available",
+    "go_binary",
     "LoadBalancer",
     "SniRouter",
     "SilentServer",

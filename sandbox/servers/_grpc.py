@@ -116,8 +116,10 @@ class TLSTerminator(_ListenerServer):
     (default: Go 1.15, TLS 1.0 to 1.3); client certificates as ``tls.client_auth`` says (any of Go's modes),
     verified against ``tls.client_ca_pem`` with the clientAuth usage, errors of the kinds in
     ``tls.ignore_errors`` let through. A client without a certificate: under TLS 1.3 it finishes
-    its side of the handshake and then reads the alert certificate_required (as Go sends); under TLS 1.2 the
-    handshake fails with OpenSSL's handshake_failure where Go sends bad_certificate.
+    its side of the handshake and then reads OpenSSL's alert certificate_required; under TLS 1.2 the handshake
+    fails with OpenSSL's handshake_failure. Go 1.19 sends bad_certificate in both cases, and for every rejected
+    client certificate, where OpenSSL names the fault (unknown_ca, certificate_expired, ...): the Go program
+    (:class:`~sandbox.servers.GoServer`) is the real thing.
     """
 
     def __init__(

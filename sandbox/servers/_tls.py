@@ -249,7 +249,8 @@ def _configure_client_auth(ctx: SSL.Context, tls: ServerTLS) -> None:
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, _accept_any)
         return
     # OpenSSL checks the chain and, as Go does, the clientAuth EKU (purpose ssl_client). With TLS 1.3 a client
-    # without a certificate finishes its side of the handshake and then reads the alert "certificate required".
+    # without a certificate finishes its side of the handshake and then reads the alert "certificate required"
+    # (Go 1.19 sends "bad certificate" there).
     flags = SSL.VERIFY_PEER
     if tls.client_auth is ClientAuth.REQUIRE_AND_VERIFY:
         flags |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
