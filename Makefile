@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-busy bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/ -q
+
+# The tests while stress-ng keeps every core busy (bounded by timeout, stopped when the tests end).
+test-busy: $(STAMP)
+	@command -v stress-ng >/dev/null || { echo "test-busy needs stress-ng: apt-get install stress-ng"; exit 2; }
+	timeout 900 stress-ng --cpu $$(nproc) --timeout 900s --quiet & hog=$$!; \
+	$(VENV)/bin/python -m pytest tests/ -q; status=$$?; \
+	kill $$hog 2>/dev/null; wait $$hog; exit $$status
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.run
