@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # GOPATH sources); without them the Go server tests skip and the Python stand-ins serve.
 GO_PACKAGES := golang-go golang-google-grpc-dev
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-busy bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ test: $(STAMP)
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_PACKAGES) >/dev/null; } || \
 	  echo "could not install $(GO_PACKAGES) with apt-get: the Go server tests skip, the sandbox uses Python"
 	$(VENV)/bin/python -m pytest tests/ -q
+
+# The tests while stress-ng keeps every core busy (bounded by timeout, stopped when the tests end).
+test-busy: $(STAMP)
+	@command -v stress-ng >/dev/null || { echo "test-busy needs stress-ng: apt-get install stress-ng"; exit 2; }
+	timeout 900 stress-ng --cpu $$(nproc) --timeout 900s --quiet & hog=$$!; \
+	$(VENV)/bin/python -m pytest tests/ -q; status=$$?; \
+	kill $$hog 2>/dev/null; wait $$hog; exit $$status
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.run

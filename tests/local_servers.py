@@ -15,7 +15,6 @@ joins its threads.
 with server and client usages and SANs like ``direktiv-flow-hl.default``), ECDSA for speed; :data:`BAD_CLIENTS`
 mints the client certificates an mTLS server must refuse, and :data:`LET_THROUGH` names the one that a verifier
 ignoring each kind of error accepts. :func:`child_pids` lists this process's children (servers that run as one),
-:func:`wait_for` polls a condition within a bound.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ __all__ = [
     "BAD_CLIENTS",
     "LET_THROUGH",
     "child_pids",
-    "wait_for",
     "TLSServer",
     "lenient_tls_server",
     "strict_tls_server",
@@ -130,16 +128,6 @@ LET_THROUGH = {
 
 
 # --- processes ------------------------------------------------------------------------------------------------
-
-
-def wait_for(condition, seconds: float = 5.0) -> bool:
-    """Poll ``condition()`` until it holds (True) or ``seconds`` have passed (False)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def child_pids() -> set[int]:

@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from expect import assert_no_hang, wait_until
 from probes import pki
 from probes.errors import ClusterForbidden, ClusterNotFound, ForwardError, ForwardOpenTimeout
 from probes.forward import PortForwarder, open_stream
@@ -211,9 +212,7 @@ def test_a_refused_port_gives_kubelets_text(api_client):
         assert f"error forwarding port {REFUSED} to pod flow-0" in str(refused.value)
         with socket.create_connection(forward.address, timeout=5) as conn:
             assert conn.recv(10) == b""  # EOF, not a hang
-        deadline = time.monotonic() + 2
-        while len(forward.errors) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(forward.errors) >= 2)
         assert len(forward.errors) == 2 and all("connection refused" in e for e in forward.errors)
 
 
@@ -240,7 +239,7 @@ def test_an_api_server_that_never_upgrades_times_out_within_the_deadline(api, ap
         started = time.monotonic()
         with pytest.raises(ForwardOpenTimeout) as slow:
             fwd.check()
-        assert time.monotonic() - started < 0.8
+        assert_no_hang(time.monotonic() - started, 0.3, what="an open the API server never upgrades")  # it waits 5s
         assert slow.value.seconds == 0.3 and "default/flow-0" in str(slow.value)
 
 
@@ -254,7 +253,7 @@ def test_an_api_server_that_never_answers_tls_times_out_within_the_deadline():
         started = time.monotonic()
         with pytest.raises(ForwardOpenTimeout):
             open_stream(k8s.ApiClient(configuration), "default", "flow-0", ECHO, timeout=0.3)
-        assert time.monotonic() - started < 0.8
+        assert_no_hang(time.monotonic() - started, 0.3, what="an open to a silent API server")
     finally:
         silent.close()
 
@@ -269,9 +268,7 @@ def test_upgrade_refusals_map_to_cluster_errors(api, api_client):
             forward.check()
         with socket.create_connection(forward.address, timeout=5) as conn:
             assert conn.recv(10) == b""
-        deadline = time.monotonic() + 2
-        while not forward.errors and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: forward.errors), "the refused stream left no error"
         assert "403" in forward.errors[0]
 
 
@@ -282,9 +279,7 @@ def test_close_ends_live_connections_and_joins_every_thread(api_client):
     for conn in conns:
         conn.sendall(b"x")
         assert conn.recv(1) == b"x"
-    started = time.monotonic()
-    forward.close()
-    assert time.monotonic() - started < 1.0
+    forward.close()  # its joins are bounded; a thread that outlived one is in `ours` below
     for conn in conns:
         assert conn.recv(10) == b""
         conn.close()

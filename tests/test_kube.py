@@ -12,6 +12,7 @@ import time
 import pytest
 import yaml
 
+from expect import assert_no_hang
 from probes.errors import ClusterError, ClusterForbidden, ClusterNotFound, ClusterUnauthorized, UsageError
 from probes.kube import Cluster, PodTarget, Secret, kubectl_pod_order
 from probes.timeouts import Timeouts
@@ -265,7 +266,7 @@ def test_server_errors_and_timeouts_are_cluster_errors(api, kubeconfig):
     started = time.monotonic()
     with pytest.raises(ClusterError, match=r"did not answer within 0\.2s"):
         cluster.configmap("knative-serving-knative", "config-contour")
-    assert time.monotonic() - started < 1.0
+    assert_no_hang(time.monotonic() - started, 0.2, what="a read the API server delays 2s")  # no retries either
 
 
 def test_an_unreachable_api_server_is_a_cluster_error(kubeconfig, tmp_path):

@@ -3,7 +3,6 @@ file descriptors (sockets included) and child processes are what they were befor
 
 import os
 import threading
-import time
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -11,13 +10,11 @@ from pathlib import Path
 import pytest
 
 from local_servers import child_pids
+from expect import wait_until
 from probes.profile import INTERMEDIATE
 from probes.session import ObservationError, RunOptions, gather_evidence
 from sandbox.cluster import start_sandbox
 from sandbox.faults import CA_KEY_SECRET, FAULT_TIMEOUT, FAULTS
-
-# grpcio and the forwarders' pumps wind down a little after the gathering returns: how long they may take.
-GRACE = 3.0
 
 
 def _fds() -> dict[int, str]:
@@ -39,16 +36,17 @@ def _snapshot() -> tuple[set[int], dict[int, str], set[int]]:
 
 
 def assert_back_to(before) -> None:
-    """Waits up to GRACE for every thread, descriptor and child started since ``before`` to end."""
+    """Waits up to SETTLE_SECONDS for every thread, descriptor and child started since ``before`` to end (grpcio
+    and the forwarders' pumps wind down a little after the gathering returns)."""
     threads, fds, children = before
-    deadline = time.monotonic() + GRACE
-    while True:
-        extra_threads = [t for t in threading.enumerate() if t.ident not in threads]
-        extra_fds = {fd: target for fd, target in _fds().items() if fd not in fds}
-        extra_children = child_pids() - children
-        if not (extra_threads or extra_fds or extra_children) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+
+    def extra():
+        return ([t for t in threading.enumerate() if t.ident not in threads],
+                {fd: target for fd, target in _fds().items() if fd not in fds},
+                child_pids() - children)
+
+    wait_until(lambda: not any(extra()), poll=0.1)
+    extra_threads, extra_fds, extra_children = extra()
     assert not extra_threads, f"threads left: {[t.name for t in extra_threads]}"
     assert not extra_fds, f"descriptors left: {extra_fds}"
     assert not extra_children, f"child processes left: {extra_children}"
@@ -74,12 +72,11 @@ def test_a_gathering_leaves_no_thread_socket_or_child_behind(conformant):
 @pytest.mark.parametrize("name", ["silent-server", "stream-dropped", "kubelet-hung", "api-hung"])
 def test_a_gathering_that_meets_a_fault_leaves_nothing_behind(conformant, name):
     running, base = conformant
+    before = _snapshot()
     with ExitStack() as undo:
         options = replace(base, **FAULTS[name].apply(running, undo))
-        time.sleep(0.3)  # the fault's own server opens its accept loop's selector in its thread: let it settle
-        before = _snapshot()
         try:
             gather_evidence(options, INTERMEDIATE)
         except ObservationError:
             pass
-        assert_back_to(before)
+    assert_back_to(before)  # with the fault switched off again, its own server stopped too
