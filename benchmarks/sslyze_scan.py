@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from benchmarks.endpoints import ClientFiles
 from benchmarks.records import SetupState, ToolScan, ToolSetup
@@ -84,9 +85,10 @@ def ensure_sslyze(venv: Path = DEFAULT_VENV, *, install: bool = True, python: st
 
 
 def sslyze_command(executable: str, address: tuple[str, int], server_name: str,
-                   client: ClientFiles | None = None) -> list[str]:
-    """sslyze's default scan of ``address`` with ``server_name`` as SNI, JSON on stdout."""
-    command = [executable, "--json_out", "-", "--sni", server_name]
+                   client: ClientFiles | None = None, *, scan_options: Sequence[str] = ()) -> list[str]:
+    """sslyze's scan of ``address`` with ``server_name`` as SNI, JSON on stdout: its default scan commands, or only
+    the ones ``scan_options`` names (e.g. ``("--tlsv1_2",)``)."""
+    command = [executable, "--json_out", "-", "--sni", server_name, *scan_options]
     if client is not None:
         command += ["--cert", str(client.cert), "--key", str(client.key), "--keyform", "PEM"]
     return command + [f"{address[0]}:{address[1]}"]
