@@ -6,6 +6,7 @@ the way the suite gathers it (probes.session), then every applicable control is 
 
 import pytest
 
+from expect import assert_verdicts, observed
 from probes.catalog import CONTROLS
 from probes.controls import Status, judge
 from probes.profile import INTERMEDIATE
@@ -34,18 +35,9 @@ def judge_all(evidence):
     return {(c.id, e): judge(c.id, e, evidence, INTERMEDIATE) for c in CONTROLS for e in c.endpoints}
 
 
-def verdict_differences(verdicts, *, fails, errors) -> list[str]:
-    """One line per verdict whose status is not the expected one: control, endpoint, expected, observed, and the
-    verdict's sentence."""
-    lines = []
-    for key in sorted(verdicts):
-        v = verdicts[key]
-        expected = "fail" if key in fails else "error" if key in errors else "pass or skip"
-        observed_ok = (v.status is Status.FAIL if key in fails else v.status is Status.ERROR if key in errors
-                       else v.status in (Status.PASS, Status.SKIP))
-        if not observed_ok:
-            lines.append(f"{key[0]} {key[1]}: expected {expected}, got {v.status.value}: {v.message}")
-    return lines
+def expected_of(scenario) -> dict:
+    """(control, endpoint) -> the status the scenario documents: fail, error, else pass or skip."""
+    return {**{key: "fail" for key in scenario.expected_failures}, **{key: "error" for key in scenario.expected_errors}}
 
 
 @pytest.fixture(params=list(Engine), ids=lambda engine: engine.value)
@@ -63,8 +55,7 @@ def test_scenario_fails_and_errors_exactly_as_documented(engine, name):
     with start_sandbox(scenario) as running:
         assert running.engine is engine
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
-    differences = verdict_differences(verdicts, fails=scenario.expected_failures, errors=scenario.expected_errors)
-    assert not differences, "\n".join(differences)
+    assert_verdicts(expected_of(scenario), observed(verdicts), others=("pass", "skip"), context=name)
 
 
 def test_every_control_fails_in_some_scenario():
@@ -75,9 +66,7 @@ def test_every_control_fails_in_some_scenario():
 def test_conformant_passes_every_control_it_can_judge():
     with start_sandbox("conformant") as running:
         verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
-    assert not verdict_differences(verdicts, fails=set(), errors=set())
-    assert {v.status for v in verdicts.values()} == {Status.PASS}, "\n".join(
-        f"{k}: {v.status.value}: {v.message}" for k, v in sorted(verdicts.items()) if v.status is not Status.PASS)
+    assert_verdicts({}, observed(verdicts), others="pass", context="conformant")
 
 
 def test_without_the_ca_key_the_two_minting_controls_skip_and_say_why():
