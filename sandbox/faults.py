@@ -265,7 +265,7 @@ def _secrets_forbidden() -> dict[tuple[str, str], str]:
     verdicts = {(k, CLUSTER): ERROR for k in ("K-SECRET-PRESENT", "K-SECRET-KEYPAIR", "K-SECRET-CHAIN",
                                               "K-CA-CONSISTENT", "K-FUNCTIONS-CA", "K-INITPOD-SAN")}
     for endpoint in ("lb", "api", "ui", *_MTLS_ENDPOINTS, "knative"):
-        verdicts.update(_on(endpoint, ERROR, "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET"))
+        verdicts.update(_on(endpoint, ERROR, "C-CHAIN-TRUSTED", "C-X509-STRICT", "C-SERVED-MATCHES-SECRET"))
     for endpoint in _MTLS_ENDPOINTS:  # no configured client certificate: no baseline, so no refusal counts
         verdicts.update(_on(endpoint, ERROR, "T-TLS-HANDSHAKE", *_MTLS_CONTROLS, *_REFUSALS))
     verdicts[("N-SNI-COVERAGE", "knative")] = ERROR
@@ -343,7 +343,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     # -- the pod's server misbehaves
     _case("silent-server", "flow's gRPC port accepts connections and never answers",
           _serving("flow-grpc", lambda: SilentServer(hold=60.0)),
-          verdicts=_every("flow-grpc"), names=("direktiv-flow-",), causes=("no verdict within 1.0s",), steps=2,
+          verdicts=_every("flow-grpc"), names=("direktiv-flow-",), causes=("no verdict within 1.0s", "no complete answer within 1.0s"), steps=2,
           justification="every probe waits out its deadline, so nothing is observed (error); silence to plaintext "
                         "proves nothing when TLS is silent too; the plaintext probe's two reads are the slowest chain"),
     _case("silent-lb", "the external Envoy's HTTPS port accepts connections and never answers (port 80 still does)",
@@ -357,7 +357,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
           verdicts={**_on("api", FAIL, "T-TLS-HANDSHAKE"),
                     **_on("api", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG",
                           *_REFUSALS)},
-          names=("direktiv-api-",), causes=("closed the TCP connection", "eof"),
+          names=("direktiv-api-",), causes=("closed the TCP connection", "closed the connection", "eof"),
           justification="the pod's server refuses every handshake: T-TLS-HANDSHAKE fails (the server is at fault); "
                         + _REFUSING_PORT),
     _case("garbage-server", "the ui's port answers random bytes that are not TLS",
@@ -371,7 +371,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     _case("trickling-server", "the functions port sends its ServerHello one byte a second (step limit 2s)",
           _serving("functions-grpc", lambda: TricklingServer(Trickle.SERVER_HELLO, interval=1.0), timeout=2.0),
           verdicts=_every("functions-grpc"), names=("direktiv-functions-",),
-          causes=("no verdict within 2.0s",), steps=2,
+          causes=("no verdict within 2.0s", "no complete answer within 2.0s"), steps=2,
           justification="no handshake finishes within its deadline (error); the bytes that do come to plaintext "
                         "are not HTTP, but without a completed baseline handshake that is no refusal either "
                         "(error); a 2s step limit keeps the first trickled byte (at 1s) clear of the read deadline"),
@@ -417,7 +417,8 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     _case("api-403-secrets-in-a-namespace", "RBAC forbids reading secrets in contour-internal",
           _applying(api_fault, "forbid", "secrets", namespace="contour-internal"),
           verdicts={("K-SECRET-PRESENT", CLUSTER): ERROR, ("K-CA-CONSISTENT", CLUSTER): ERROR,
-                    **_on("knative", ERROR, "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET", "N-SNI-COVERAGE")},
+                    **_on("knative", ERROR, "C-CHAIN-TRUSTED", "C-X509-STRICT", "C-SERVED-MATCHES-SECRET",
+                          "N-SNI-COVERAGE")},
           names=("contour-internal/direktiv-cert-knative",), causes=("forbidden",),
           justification="only what needs that secret cannot be judged (error, naming the secret and RBAC); the "
                         "handshakes themselves need no secret and are still judged"),

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from probes.catalog import CONTROLS
 from probes.controls import Status, Verdict
+from probes.hello import Alert, AlertLevel, AnswerKind, ClientHello, HelloResult, ServerAnswer
 from probes.evidence import (
     BASELINE, PLAINTEXT, Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence,
 )
@@ -103,9 +104,11 @@ def make_evidence(pki: PKI, *, incomplete: str | None = None) -> Evidence:
         spec["lb"], anchor_source="secret default/direktiv-lb ca.crt", anchors_der=(pki.lb.cert_der,),
         pods=(PodEvidence("envoy-1", 8443, attempts={
             BASELINE: Attempt(BASELINE, make_handshake(lb_offer, (pki.lb.cert_der,)), elapsed=0.02),
-            Key.legacy("TLSv1"): Attempt(Key.legacy("TLSv1"), make_handshake(
-                replace(lb_offer, versions=(TLSVersion.TLSv1,)), outcome=HandshakeOutcome.REJECTED,
-                rejection=Rejection.ALERT, alert="protocol version", detail="the server refused TLSv1")),
+            Key.legacy("TLSv1"): Attempt(Key.legacy("TLSv1"), HelloResult(
+                ClientHello(TLSVersion.TLSv1, (0xC013, 0x002F), "direktiv.example.com"),
+                ServerAnswer(AnswerKind.ALERT, None, Alert(AlertLevel.FATAL, 70, "protocol version"), None, (), 7,
+                             "the server refused with the fatal alert 'protocol version'"),
+                "the server refused TLSv1", 0.01)),
             PLAINTEXT: Attempt(PLAINTEXT, PlaintextResult(False, 400, "https-port-400", False, "closed", "refused")),
         }),))
     flow = EndpointEvidence(

@@ -24,7 +24,9 @@ from probes import pki
 from probes import x509 as facts
 from probes.errors import ProbeError
 from probes.forward import PortForwarder
+from probes.cipher_suites import suites_in_family
 from probes.grpc_health import health_check
+from probes.hello import FallbackVerdict, accepted_suites, check_fallback_scsv, check_renegotiation_info
 from probes.https import http_get, https_get
 from probes.kube import Cluster
 from probes.plaintext import probe_plaintext
@@ -502,7 +504,47 @@ def _lb_acme(sb):
     assert len(chain) == 2 and facts.verify_chain(chain, x509.load_pem_x509_certificates(root.read_bytes())).trusted
 
 
+def _api_ecdhe_null(sb):
+    scan = accepted_suites(sb.address("api"), "TLSv1.2", suites_in_family("NULL", version="TLSv1.2"),
+                           server_name=NAMES["api"], timeouts=FAST)
+    assert scan.accepted_names == ("TLS_ECDHE_ECDSA_WITH_NULL_SHA",)
+
+
+def _api_static_rsa(sb):
+    scan = accepted_suites(sb.address("api"), "TLSv1.2", server_name=NAMES["api"], timeouts=FAST)
+    assert set(scan.accepted_names) == {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256"}
+
+
+def _api_no_secure_renegotiation(sb):
+    assert check_renegotiation_info(sb.address("api"), server_name=NAMES["api"], timeouts=FAST).secure_renegotiation is False
+    assert check_renegotiation_info(sb.address("ui"), server_name=NAMES["ui"], timeouts=FAST).secure_renegotiation
+    assert accepted(shake(sb, "api"))  # TLS 1.3 clients see a modern server
+
+
+def _ui_ignores_fallback_scsv(sb):
+    assert check_fallback_scsv(sb.address("ui"), server_name=NAMES["ui"], timeouts=FAST).verdict is FallbackVerdict.UNPROTECTED
+    assert check_fallback_scsv(sb.address("api"), server_name=NAMES["api"], timeouts=FAST).verdict is FallbackVerdict.PROTECTED
+
+
+def _lb_hsts(expected):
+    def witness(sb):
+        assert https_get(sb.address("lb"), host=LB_HOST, timeouts=FAST).hsts == expected
+    return witness
+
+
+def _lb_empty_subject(sb):
+    cert = leaf(shake(sb, "lb"))
+    assert len(cert.subject) == 0 and cert.issuer == cert.subject
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
+    "api-ecdhe-null": _api_ecdhe_null,
+    "api-static-rsa": _api_static_rsa,
+    "api-no-secure-renegotiation": _api_no_secure_renegotiation,
+    "ui-ignores-fallback-scsv": _ui_ignores_fallback_scsv,
+    "lb-no-hsts": _lb_hsts(None),
+    "lb-hsts-short": _lb_hsts("max-age=86400"),
+    "lb-empty-subject": _lb_empty_subject,
     "flow-serves-plaintext": _flow_serves_plaintext,
     "api-second-replica-accepts-tls10": _api_second_replica_accepts_tls10,
     "flow-second-replica-mtls-optional": _flow_second_replica_mtls_optional,

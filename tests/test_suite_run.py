@@ -46,7 +46,7 @@ def test_conformant_passes_and_every_case_names_its_control_and_endpoint(pyteste
     result, cases = run_suite(pytester, "conformant")
     assert_scenario_verdicts("conformant", cases, others="pass")
     assert result.ret == pytest.ExitCode.OK
-    assert len(cases) == 113
+    assert len(cases) == 142
     for case in cases:
         props = properties(case)
         assert props["control"] and props["endpoint"], case.name

@@ -288,7 +288,7 @@ def test_lb_acme_without_ca_file_uses_the_system_store_and_fails_honestly(lb_acm
     assert "to validate to system trust store (ACME issuer letsencrypt-prod)" in chain.message
     assert "sandbox ACME stand-in root" in chain.message
     verdicts = {(c.id, e): judge(c.id, e, evidence, INTERMEDIATE) for c in CONTROLS for e in c.endpoints}
-    assert {k for k, v in verdicts.items() if v.status in (Status.FAIL, Status.ERROR)} == {("C-CHAIN-TRUSTED", "lb")}
+    assert {k for k, v in verdicts.items() if v.status in (Status.FAIL, Status.ERROR)} == {("C-CHAIN-TRUSTED", "lb"), ("C-X509-STRICT", "lb")}
     document = evidence_document(evidence, verdicts.values())
     assert document["endpoints"]["lb"]["anchor_store"] == certifi.where()
     assert document["endpoints"]["lb"]["anchors_sha256"] == []  # the store is named, not listed
