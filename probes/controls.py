@@ -21,7 +21,7 @@ from probes.catalog import CLUSTER, applies
 from probes.cipher_suites import is_forward_secret
 from probes.evidence import (
     BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
-    SERVED_CHAIN_FROM, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
+    CA_KEY_NOT_GIVEN, SERVED_CHAIN_FROM, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
 )
 from probes.hello import FallbackVerdict, Verdict as HelloVerdict, judge as hello_verdict
 from probes.plan import SUITE_SCAN_VERSIONS, weak_suites
@@ -148,6 +148,10 @@ def _per_pod(ev: Evidence, ep: EndpointEvidence, profile: Profile, judge_pod: Po
             where = f"pod {names[0]}" if len(names) == 1 else f"pods {_pods_listed(names)}"
             share = f", {len(hit)} of {total} pods" if total > 1 else ""
             return status, f"{hit[0][2]} [{where}{share}]", {**hit[0][3], "pods": ", ".join(names)}
+    skipped = [r for r in results if r[1] is Status.SKIP]
+    if skipped:  # some pods passed, others had nothing to judge: not every replica showed it
+        names = [r[0] for r in skipped]
+        _error(f"{ep.spec.id}: judged on some pods only: {skipped[0][2]} [pod(s) {_pods_listed(names)}]")
     passed = [r for r in results if r[1] is Status.PASS]
     where = f"pod {passed[0][0]}" if total == 1 else f"all {total} pods"
     return Status.PASS, f"{passed[0][2]} [{where}]", {**passed[0][3], "pods": ", ".join(r[0] for r in results)}
@@ -174,9 +178,10 @@ def _attempt(ep: EndpointEvidence, pod: PodEvidence, key: Key) -> Attempt:
     attempt = pod.attempt(key)
     if attempt is None:
         _error(f"{ep.spec.id}: no '{key}' observation was made")
-    if attempt.error:
-        _error(f"{ep.spec.id}: '{key}' {attempt.error}" if attempt.error.startswith("cannot be observed")
-               else f"{ep.spec.id}: '{key}' could not be observed: {attempt.error}")
+    if not attempt.observed:
+        why = attempt.error or "nothing was observed"
+        _error(f"{ep.spec.id}: '{key}' {why}" if why.startswith("cannot be observed")
+               else f"{ep.spec.id}: '{key}' could not be observed: {why}")
     return attempt
 
 
@@ -198,10 +203,19 @@ def _baseline(ep: EndpointEvidence, pod: PodEvidence) -> HandshakeResult:
 
 
 def _tls_refusal(result: HandshakeResult) -> bool:
-    """Whether the peer refused the offer by TLS: an alert, or a close or reset during or after the handshake.
-    (That the peer speaks TLS at all is the baseline's to show.)"""
-    return result.outcome is HandshakeOutcome.REJECTED and result.rejection in (
-        Rejection.ALERT, Rejection.EOF, Rejection.RESET)
+    """Whether the peer refused the offer by TLS: an alert, or a close or reset during the handshake or, under TLS
+    1.3 (where a server judges the client's certificate after it), right after it. (That the peer speaks TLS at all
+    is the baseline's to show.)"""
+    return (result.outcome is HandshakeOutcome.REJECTED
+            and result.rejection in (Rejection.ALERT, Rejection.EOF, Rejection.RESET)
+            and (not result.late_rejection or result.version == "TLSv1.3"))
+
+
+def _tls_accepted(result: HandshakeResult) -> bool:
+    """Whether the TLS layer accepted the offer: the handshake completed and nothing refused it, or it completed
+    under TLS 1.2 or below, where a server settles client certificates inside the handshake (a close afterwards is
+    the application's, not a refusal of the certificate)."""
+    return result.outcome is HandshakeOutcome.ACCEPTED or (result.completed and result.version != "TLSv1.3")
 
 
 def _how_refused(result: HandshakeResult) -> str:
@@ -355,13 +369,13 @@ def observed_mode(ep: EndpointEvidence, pod: PodEvidence) -> tuple[str | None, s
     also_how = " (and the port answered a plaintext request too)" if plain else ""
     bare_r = bare.result if bare is not None and bare.observed else None
     cert_r = with_cert.result if with_cert is not None and with_cert.observed else None
-    if bare_r is not None and bare_r.outcome is HandshakeOutcome.ACCEPTED:
+    if bare_r is not None and _tls_accepted(bare_r):
         return "tls" + also, "a handshake without a client certificate was accepted" + also_how
     if bare_r is not None and _tls_refusal(bare_r):
         if cert_r is not None and cert_r.outcome is HandshakeOutcome.ACCEPTED:
             return "mtls" + also, ("a handshake without a client certificate was refused "
                                    f"({_how_refused(bare_r)}), one with the configured certificate accepted" + also_how)
-        if bare_r.late_rejection:
+        if bare_r.late_rejection and bare_r.version == "TLSv1.3":  # TLS 1.2 settles client certificates in it
             return "mtls" + also, ("a handshake without a client certificate completed and was then refused "
                                    f"({_how_refused(bare_r)}): the port demands client certificates" + also_how)
     if plain:
@@ -419,8 +433,17 @@ def _plaintext_refused(ev, ep, pod, profile):
             what.append("an HTTP/2 cleartext preface got a SETTINGS frame")
         return Status.FAIL, (f"expected the TLS port of {ep.spec.id} to serve nothing in plaintext; observed: "
                              f"{' and '.join(what)}"), found
-    _baseline(ep, pod)  # silence or a close means something only from a port that speaks TLS
-    return Status.PASS, f"plaintext refused ({r.http1_refusal or r.detail})", found
+    unclear = [f"{what}: {why}" for what, why in (("HTTP/1.1", r.http1_refusal), ("h2c", r.h2c_refusal))
+               if why not in _PLAINTEXT_REFUSALS]
+    if unclear:
+        # Silence, or bytes that are neither HTTP nor TLS, is no refusal: a slow or sniffing server says nothing.
+        _error(f"cannot judge {ep.spec.id}: plaintext got no clear refusal ({'; '.join(unclear)}): {r.detail}")
+    _baseline(ep, pod)  # a close means something only from a port that speaks TLS
+    return Status.PASS, f"plaintext refused ({r.http1_refusal}, h2c {r.h2c_refusal})", found
+
+
+# What a TLS port's answer to plaintext must be to count as a refusal (probes.plaintext's refusal words).
+_PLAINTEXT_REFUSALS = frozenset({"closed", "reset", "tls-alert", "https-port-400"})
 
 
 @dataclass
@@ -451,14 +474,16 @@ def _observed_result(pod: PodEvidence, key: Key, offers: _Offers, label: str):
     attempt = pod.attempt(key)
     if attempt is None:
         offers.unobserved.append(f"{label}: not offered")
-    elif attempt.error:
-        offers.unobserved.append(f"{label}: {attempt.error}")
+    elif not attempt.observed:
+        offers.unobserved.append(f"{label}: {attempt.error or 'nothing was observed'}")
     else:
         return attempt.result
     return None
 
 
 def _legacy_refused(ev, ep, pod, profile):
+    if not profile.refused_versions:
+        _skip(f"the profile '{profile.name}' accepts every version from {profile.min_version} on: nothing to refuse")
     offers = _Offers()
     for version in profile.refused_versions:
         result = _observed_result(pod, Key.legacy(version), offers, version)
@@ -519,6 +544,9 @@ def _secure_renegotiation(ev, ep, pod, profile):
     if undetermined:
         _error(f"cannot judge {ep.spec.id}: " + "; ".join(c.detail for c in undetermined))
     _baseline(ep, pod)
+    if reneg.secure_renegotiation is None and compression.compression_accepted is not None:
+        _error(f"cannot judge {ep.spec.id}: the renegotiation hello was refused ({reneg.detail}), yet another TLS 1.2 "
+               f"hello on the same pod was accepted ({compression.detail})")
     if reneg.secure_renegotiation is None:  # refused: the server speaks no TLS 1.2 or lower at all
         return Status.PASS, f"refuses TLS 1.2 and below, where renegotiation exists ({reneg.detail})", found
     return Status.PASS, "the TLS 1.2 ServerHello carries renegotiation_info, and compression was declined", found
@@ -539,6 +567,9 @@ def _downgrade_scsv(ev, ep, pod, profile):
         # The fallback hello was refused. If the same version without the SCSV is accepted (the renegotiation
         # check's ServerHello), the SCSV is what the server refused: a downgrade fails, if not with RFC 7507's alert.
         same = _accepted_version(pod, RENEGOTIATION)
+        if check.fallback_version is not None and same is None:
+            _error(f"cannot judge {ep.spec.id}: the fallback hello was refused, and no hello at "
+                   f"{check.fallback_version.value} without the SCSV was observed to compare ({check.detail})")
         if check.fallback_version is not None and same is check.fallback_version:
             return Status.PASS, (f"a {same.value} ClientHello carrying TLS_FALLBACK_SCSV was refused while one "
                                  f"without it was accepted ({check.detail})"), found
@@ -616,14 +647,14 @@ def _rejects(label: ClientCert, what: str):
 
     def judge_pod(ev, ep, pod, profile):
         reason = ep.missing_identity(label)
-        if reason and reason == ev.ca_key_reason:
+        if reason == CA_KEY_NOT_GIVEN:
             _skip(f"{ep.spec.id}: {what} not tested: {reason}")  # the CA key was not given or not readable
         if reason:
             _error(f"{ep.spec.id}: {what} could not be made: {reason}")
         r = _attempt(ep, pod, key).result
         found = {"outcome": r.outcome.value, "rejection": r.alert or (r.rejection.value if r.rejection else ""),
                  "version": r.version or "", "late_rejection": str(r.late_rejection)}
-        if r.outcome is HandshakeOutcome.ACCEPTED:
+        if _tls_accepted(r):
             return Status.FAIL, (f"expected {ep.spec.id} to reject {what}; it was accepted ({r.version}, {r.detail}): "
                                  "the server must require and verify client certificates against the secret's "
                                  "ca.crt"), found
@@ -687,6 +718,16 @@ def _http_redirects(ev, ep, pod, profile):
     return Status.FAIL, (f"expected plain HTTP on {ep.spec.id} port {ep.spec.redirect_port} to redirect to https; "
                          f"observed {r.status} {('to ' + r.location) if r.location else 'without redirect'}: "
                          "annotate the Ingress with ingress.kubernetes.io/force-ssl-redirect: \"true\""), found
+
+
+def _tls_endpoint_with_real_hosts(ev: Evidence, endpoint: str) -> EndpointEvidence:
+    """A TLS endpoint whose refusals mean something: knative only when its probes used real service hosts (Contour
+    sets TLS parameters per HTTPProxy, so a fallback filter chain's answer to a made-up name says nothing)."""
+    ep = _tls_endpoint(ev, endpoint)
+    if ep.spec.kind == "knative" and not ep.hosts:
+        _error(f"{endpoint}: no knative service host is known ({ep.hosts_error or 'none exists'}): what the probe "
+               "name was answered proves nothing about the hosts Contour routes")
+    return ep
 
 
 def _knative_hosts(ev: Evidence, endpoint: str) -> EndpointEvidence:
@@ -781,9 +822,16 @@ def _secret_present(ev: Evidence, endpoint: str, profile: Profile):
 
 
 def _present(ev: Evidence):
+    """The required secret copies that exist; an error when any required copy could not be read or is missing,
+    since a control over 'every secret' cannot pass on some of them."""
     found = [(req, ns, s) for req, ns, s in _required(ev) if s is not None and s.found]
     if not list(_required(ev)):
         _no_secrets()
+    unread = [f"secret {ns}/{req.name}: " + (s.error.rstrip(".") if s is not None and s.error else "missing")
+              for req, ns, s in _required(ev) if s is None or not s.found]
+    if found and unread:
+        more = f", and {len(unread) - 1} more" if len(unread) > 1 else ""
+        _error(f"not every required secret could be judged ({unread[0]}{more}); see K-SECRET-PRESENT")
     if not found:
         errors = [f"secret {ns}/{req.name}: {s.error.rstrip('.')}" for req, ns, s in _required(ev) if s and s.error]
         more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
@@ -798,9 +846,12 @@ def _secret_keypair(ev: Evidence, endpoint: str, profile: Profile):
     for req, ns, s in found:
         if s.key_matches is False:
             bad.append(f"secret {ns}/{req.name}: tls.key is not the private key of tls.crt")
-        elif s.key_matches is None and "tls.key" in s.keys and "tls.crt" in s.keys:
-            unknown.append(f"secret {ns}/{req.name}: " + ("; ".join(s.problems) + "; see K-SECRET-PRESENT"
-                                                           if s.problems else "the pair could not be compared"))
+        elif s.key_matches is None:
+            lacking = [k for k in ("tls.crt", "tls.key") if k not in s.keys]
+            unknown.append(f"secret {ns}/{req.name}: " + (f"lacks {' and '.join(lacking)}; see K-SECRET-PRESENT"
+                                                           if lacking else "; ".join(s.problems)
+                                                           + "; see K-SECRET-PRESENT" if s.problems
+                                                           else "the pair could not be compared"))
     if bad:
         return Status.FAIL, "; ".join(bad) + ": reissue the certificate so tls.crt and tls.key belong together", {}
     if unknown:
@@ -809,13 +860,14 @@ def _secret_keypair(ev: Evidence, endpoint: str, profile: Profile):
 
 
 def _secret_chain(ev: Evidence, endpoint: str, profile: Profile):
-    bad, unknown = [], []
+    bad, unknown, compared = [], [], 0
     found = _present(ev)
     for req, ns, s in found:
         if not s.cert_chain_der or not s.ca_der:
             if s.problems:
                 unknown.append(f"secret {ns}/{req.name}: {'; '.join(s.problems)}; see K-SECRET-PRESENT")
             continue
+        compared += 1
         r = facts.verify_chain(s.cert_chain_der, [_cert(d) for d in s.ca_der])
         if not r.trusted:
             bad.append(f"secret {ns}/{req.name}: tls.crt does not chain to its ca.crt ({r.reason})")
@@ -823,7 +875,9 @@ def _secret_chain(ev: Evidence, endpoint: str, profile: Profile):
         return Status.FAIL, "; ".join(bad), {}
     if unknown:
         _error("; ".join(unknown))
-    return Status.PASS, f"tls.crt chains to ca.crt in every secret that has both", {}
+    if not compared:
+        _skip("no required secret holds both tls.crt and ca.crt (an ACME-issued one has no ca.crt): nothing to chain")
+    return Status.PASS, f"tls.crt chains to ca.crt in all {compared} secret(s) that have both", {}
 
 
 def _ca_consistent(ev: Evidence, endpoint: str, profile: Profile):
@@ -853,6 +907,8 @@ def _ca_consistent(ev: Evidence, endpoint: str, profile: Profile):
         return Status.FAIL, "; ".join(bad), {}
     if failed_reads:
         _error("; ".join(dict.fromkeys(failed_reads)))
+    if judged and unread:
+        _error(f"some secret pairs could not be compared ({'; '.join(unread)}); see K-SECRET-PRESENT")
     if not judged:
         _skip(f"the secrets to compare are missing or incomplete ({'; '.join(unread)}); see K-SECRET-PRESENT")
     return Status.PASS, f"{judged} secret pair(s) share their CA", {}
@@ -986,13 +1042,13 @@ _JUDGES: dict[str, Callable] = {
     "C-SERVED-MATCHES-SECRET": _pod_judge(_served_matches_secret),
     "T-MODE-MATCHES-CONFIG": _pod_judge(_mode_matches, _endpoint),
     "T-TLS-HANDSHAKE": _pod_judge(_handshake_ok),
-    "T-PLAINTEXT-REFUSED": _pod_judge(_plaintext_refused),
-    "T-LEGACY-PROTOCOLS-REFUSED": _pod_judge(_legacy_refused),
-    "T-WEAK-CIPHERS-REFUSED": _pod_judge(_weak_refused),
+    "T-PLAINTEXT-REFUSED": _pod_judge(_plaintext_refused, _tls_endpoint_with_real_hosts),
+    "T-LEGACY-PROTOCOLS-REFUSED": _pod_judge(_legacy_refused, _tls_endpoint_with_real_hosts),
+    "T-WEAK-CIPHERS-REFUSED": _pod_judge(_weak_refused, _tls_endpoint_with_real_hosts),
     "T-ALPN-H2": _pod_judge(_alpn_h2),
-    "T-FORWARD-SECRECY": _switchable("T-FORWARD-SECRECY", _pod_judge(_forward_secrecy)),
-    "T-SECURE-RENEGOTIATION": _switchable("T-SECURE-RENEGOTIATION", _pod_judge(_secure_renegotiation)),
-    "T-DOWNGRADE-SCSV": _switchable("T-DOWNGRADE-SCSV", _pod_judge(_downgrade_scsv)),
+    "T-FORWARD-SECRECY": _switchable("T-FORWARD-SECRECY", _pod_judge(_forward_secrecy, _tls_endpoint_with_real_hosts)),
+    "T-SECURE-RENEGOTIATION": _switchable("T-SECURE-RENEGOTIATION", _pod_judge(_secure_renegotiation, _tls_endpoint_with_real_hosts)),
+    "T-DOWNGRADE-SCSV": _switchable("T-DOWNGRADE-SCSV", _pod_judge(_downgrade_scsv, _tls_endpoint_with_real_hosts)),
     "C-X509-STRICT": _switchable("C-X509-STRICT", _pod_judge(_x509_strict)),
     "H-HSTS": _switchable("H-HSTS", _pod_judge(_hsts)),
     "M-VALID-CERT-ACCEPTED": _pod_judge(_valid_cert_accepted, _mtls_endpoint),

@@ -100,7 +100,11 @@ COMPRESSION = Key(Probe.COMPRESSION)
 FALLBACK = Key(Probe.FALLBACK)
 # The handshakes whose peer chain is the pod's served chain, in order of preference.
 SERVED_CHAIN_FROM = (BASELINE, Key.client(ClientCert.NONE), Key.client(ClientCert.CONFIGURED))
-__all__ += ["SERVED_CHAIN_FROM", "RENEGOTIATION", "COMPRESSION", "FALLBACK", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
+# Why the expired and no-clientAuth client certificates were not minted when --ca-key-secret was not given: the one
+# reason that makes their controls not applicable (skip). Any other reason (the secret unreadable, another CA) is an
+# error.
+CA_KEY_NOT_GIVEN = "needs the CA key: pass --ca-key-secret NAMESPACE/NAME (e.g. cert-manager/direktiv-ca)"
+__all__ += ["CA_KEY_NOT_GIVEN", "SERVED_CHAIN_FROM", "RENEGOTIATION", "COMPRESSION", "FALLBACK", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
 
 
 @dataclass(frozen=True)

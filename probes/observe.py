@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import pki, trust, x509 as x509facts
 from probes.errors import BudgetExhausted, CertificateError, ProbeError
-from probes.evidence import Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence
+from probes.evidence import (
+    CA_KEY_NOT_GIVEN, Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence,
+)
 from probes.forward import PortForwarder
 from probes.kube import Cluster
 from probes.plan import Plan, PlannedProbe, plan_endpoint
@@ -326,13 +328,29 @@ def _identities(run: _Run, spec: EndpointSpec, ca: pki.CertificateAuthority | No
                         (ClientCert.SELF_SIGNED_CLONE, pki.self_signed_clone)):
         issued = mint(leaf_pem)
         ids[label] = ClientIdentity(issued.chain_pem, issued.key, label.value)
+    not_issuer = _not_the_issuer(ca, cert_pem, spec) if ca is not None else None
     for label, mint in ((ClientCert.EXPIRED, pki.expired_client), (ClientCert.NO_CLIENTAUTH, pki.no_clientauth_client)):
-        if ca is None:
-            missing[label] = ca_reason
+        if ca is None or not_issuer:
+            missing[label] = ca_reason if ca is None else not_issuer
         else:
             issued = mint(ca, leaf_pem)
             ids[label] = ClientIdentity(issued.chain_pem, issued.key, label.value)
     return ids, missing
+
+
+def _not_the_issuer(ca: pki.CertificateAuthority, cert_pem: bytes, spec: EndpointSpec) -> str | None:
+    """Why certificates minted by ``ca`` would not come 'from the right CA' for this endpoint (None: they would).
+    Minted from another CA, a refusal would be about the issuer, not about expiry or the missing clientAuth."""
+    try:
+        chain = [c.public_bytes(Encoding.DER) for c in x509facts.load_pem_bundle(cert_pem, source="tls.crt")]
+    except CertificateError as exc:
+        return str(exc)
+    result = x509facts.verify_chain(chain, [ca.cert])
+    if result.trusted:
+        return None
+    return (f"the CA of --ca-key-secret ({ca.cert.subject.rfc4514_string() or 'empty subject'}) did not issue the "
+            f"configured client certificate of secret {spec.secret.namespace}/{spec.secret.name} ({result.reason}): "
+            "pass the secret of the CA that issues it")
 
 
 def _first_pem(bundle: bytes, *, source: str) -> bytes:
@@ -343,7 +361,7 @@ def _first_pem(bundle: bytes, *, source: str) -> bytes:
 def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
     ref = run.options.ca_key_secret
     if ref is None:
-        return None, "needs the CA key: pass --ca-key-secret NAMESPACE/NAME (e.g. cert-manager/direktiv-ca)"
+        return None, CA_KEY_NOT_GIVEN
     ns, name = ref
     try:
         secret = run.cluster.secret(ns, name)

@@ -128,6 +128,10 @@ _ALERTS = {
 }
 
 
+# The alert level of a fatal alert (RFC 5246 7.2), as OpenSSL's info callback reports it in the high byte.
+_FATAL = 2
+
+
 def alert_name(code: int) -> str:
     """The name of a TLS alert description code, e.g. 116 -> 'certificate required'."""
     return _ALERTS.get(code, f"alert {code}")
@@ -355,7 +359,9 @@ class _Observer:
 
     def __call__(self, conn: SSL.Connection, where: int, ret: int) -> None:
         if where & SSL.SSL_CB_READ_ALERT == SSL.SSL_CB_READ_ALERT:
-            self.alerts_received.append(ret & 0xFF)
+            level, code = ret >> 8, ret & 0xFF
+            if level == _FATAL or code == 0:  # a warning (e.g. unrecognized_name) refuses nothing; close_notify ends
+                self.alerts_received.append(code)
         elif where & SSL.SSL_CB_LOOP and b"session ticket" in (conn.get_state_string() or b""):
             self.tickets += 1
 
@@ -553,6 +559,7 @@ class _After:
     accepted: bool
     refusal: _Refusal | None
     detail: str
+    silent: bool = False  # nothing came back and the connection stayed open: no verdict under TLS 1.3
 
 
 @dataclass(frozen=True)
@@ -631,7 +638,7 @@ def _after_h2(conn, sock, early: bytes, read_timeout: float) -> _After:
         return _After(True, None, f"the server answered the HTTP/2 preface, but not with SETTINGS "
                                   f"({_first_bytes(answer.data)})")
     return _After(True, None, f"nothing came back to the HTTP/2 preface within {read_timeout:.1f}s and the "
-                              "connection stayed open")
+                              "connection stayed open", silent=True)
 
 
 def _http1_request(host: str) -> bytes:
@@ -650,7 +657,7 @@ def _after_http1(conn, sock, early: bytes, read_timeout: float, host: str) -> _A
         first = answer.data.split(b"\r\n", 1)[0][:60].decode("latin-1")
         return _After(True, None, f"the server answered the HTTP request ({first!r})")
     return _After(True, None, f"nothing came back to the HTTP request within {read_timeout:.1f}s and the "
-                              "connection stayed open")
+                              "connection stayed open", silent=True)
 
 
 def _after_read(conn, sock, observer: _Observer, read_timeout: float) -> _After:
@@ -660,7 +667,7 @@ def _after_read(conn, sock, observer: _Observer, read_timeout: float) -> _After:
     if how == "ticket":
         return _After(True, None, "the server sent a session ticket after our Finished, so it accepted the handshake")
     return _After(True, None, f"nothing came back within {read_timeout:.1f}s after the handshake and the "
-                              "connection stayed open")
+                              "connection stayed open", silent=True)
 
 
 def _after_handshake(step: str, conn, sock, observer: _Observer, version: str | None,
@@ -682,7 +689,7 @@ def _after_handshake(step: str, conn, sock, observer: _Observer, version: str | 
         return _After(False, refusal, refusal.words)
     except _OutOfTime:
         return _After(True, None, f"the server did not take our request within {read_timeout:.1f}s "
-                                  "and the connection stayed open")
+                                  "and the connection stayed open", silent=True)
 
 
 # --- the probe ------------------------------------------------------------------------------------------------
@@ -767,6 +774,10 @@ def handshake(
         step = _step(offer, version, alpn)
         host = offer.server_name or address[0]
         after = _after_handshake(step, conn, sock, observer, version, timeouts.read, host)
+        if after.silent and version == TLSVersion.TLSv1_3.value:
+            # A TLS 1.3 server judges our certificate after the handshake: silence is no verdict, neither way.
+            return result(HandshakeOutcome.TIMEOUT, **done,
+                          detail=f"{version} handshake with {where} completed, then {after.detail}: no verdict")
         if after.accepted:
             return result(HandshakeOutcome.ACCEPTED, **done,
                           detail=f"{version} handshake with {where} completed ({cipher}); {after.detail}")

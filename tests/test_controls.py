@@ -207,11 +207,16 @@ def test_a_timeout_or_unreachable_offer_is_an_error_never_a_refusal(outcome):
     assert verdict("T-LEGACY-PROTOCOLS-REFUSED", ep).status is Status.ERROR
 
 
-def test_plaintext_silence_is_a_refusal_only_from_a_port_that_speaks_tls():
-    silent = PlaintextResult(False, None, "no-response", False, "no-response", "nothing came back")
-    assert verdict("T-PLAINTEXT-REFUSED", endpoint("flow-grpc", good_mtls_pod(plaintext=silent))).status is Status.PASS
-    dead = good_mtls_pod(plaintext=silent, baseline=shake("timeout"))
+def test_a_plaintext_close_is_a_refusal_only_from_a_port_that_speaks_tls():
+    closed = PlaintextResult(False, None, "closed", False, "closed", "the connection was closed")
+    assert verdict("T-PLAINTEXT-REFUSED", endpoint("flow-grpc", good_mtls_pod(plaintext=closed))).status is Status.PASS
+    dead = good_mtls_pod(plaintext=closed, baseline=shake("timeout"))
     assert verdict("T-PLAINTEXT-REFUSED", endpoint("flow-grpc", dead)).status is Status.ERROR
+
+
+def test_plaintext_silence_is_no_refusal_even_from_a_tls_port():
+    silent = PlaintextResult(False, None, "no-response", False, "no-response", "nothing came back")
+    assert verdict("T-PLAINTEXT-REFUSED", endpoint("flow-grpc", good_mtls_pod(plaintext=silent))).status is Status.ERROR
 
 
 def test_an_accepted_bad_offer_fails_whatever_the_baseline_did():
