@@ -343,7 +343,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     # -- the pod's server misbehaves
     _case("silent-server", "flow's gRPC port accepts connections and never answers",
           _serving("flow-grpc", lambda: SilentServer(hold=60.0)),
-          verdicts=_every("flow-grpc"), names=("direktiv-flow-",), causes=("no verdict within 1.0s", "no complete answer within 1.0s"), steps=2,
+          verdicts=_every("flow-grpc"), names=("direktiv-flow-",), causes=("no verdict within 1.0s", "no complete answer within 1.0s", "sent nothing back within 1.0s"), steps=2,
           justification="every probe waits out its deadline, so nothing is observed (error); silence to plaintext "
                         "proves nothing when TLS is silent too; the plaintext probe's two reads are the slowest chain"),
     _case("silent-lb", "the external Envoy's HTTPS port accepts connections and never answers (port 80 still does)",
@@ -365,13 +365,13 @@ FAULT_CASES: tuple[FaultCase, ...] = (
           verdicts={**_on("ui", FAIL, "T-TLS-HANDSHAKE"),
                     **_on("ui", ERROR, *_SERVED_CERTIFICATE, "H-HTTPS-RESPONDS", "T-MODE-MATCHES-CONFIG",
                           *_REFUSALS)},
-          names=("direktiv-ui-",), causes=("did not answer in TLS", "wrong version number"),
+          names=("direktiv-ui-",), causes=("did not answer in TLS", "wrong version number", "bytes that are not HTTP"),
           justification="the port does not speak TLS: T-TLS-HANDSHAKE fails (the server is at fault); "
                         + _REFUSING_PORT),
     _case("trickling-server", "the functions port sends its ServerHello one byte a second (step limit 2s)",
           _serving("functions-grpc", lambda: TricklingServer(Trickle.SERVER_HELLO, interval=1.0), timeout=2.0),
           verdicts=_every("functions-grpc"), names=("direktiv-functions-",),
-          causes=("no verdict within 2.0s", "no complete answer within 2.0s"), steps=2,
+          causes=("no verdict within 2.0s", "no complete answer within 2.0s", "bytes that are not HTTP"), steps=2,
           justification="no handshake finishes within its deadline (error); the bytes that do come to plaintext "
                         "are not HTTP, but without a completed baseline handshake that is no refusal either "
                         "(error); a 2s step limit keeps the first trickled byte (at 1s) clear of the read deadline"),
@@ -417,6 +417,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
     _case("api-403-secrets-in-a-namespace", "RBAC forbids reading secrets in contour-internal",
           _applying(api_fault, "forbid", "secrets", namespace="contour-internal"),
           verdicts={("K-SECRET-PRESENT", CLUSTER): ERROR, ("K-CA-CONSISTENT", CLUSTER): ERROR,
+                    ("K-SECRET-KEYPAIR", CLUSTER): ERROR, ("K-SECRET-CHAIN", CLUSTER): ERROR,
                     **_on("knative", ERROR, "C-CHAIN-TRUSTED", "C-X509-STRICT", "C-SERVED-MATCHES-SECRET",
                           "N-SNI-COVERAGE")},
           names=("contour-internal/direktiv-cert-knative",), causes=("forbidden",),
@@ -452,7 +453,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
                         "certificate they mounted, and that is judged as usual"),
     _case("secret-key-missing", "default/direktiv-cert-flow has no tls.key",
           _applying(_set_secret_data, NAMESPACE, "direktiv-cert-flow", lambda d: d.pop("tls.key")),
-          verdicts={("K-SECRET-PRESENT", CLUSTER): FAIL,
+          verdicts={("K-SECRET-PRESENT", CLUSTER): FAIL, ("K-SECRET-KEYPAIR", CLUSTER): ERROR,
                     **_on("flow-grpc", ERROR, "T-TLS-HANDSHAKE", *_MTLS_CONTROLS, *_REFUSALS)},
           names=("default/direktiv-cert-flow",), causes=("lacks tls.key",),
           justification="K-SECRET-PRESENT fails; without the configured client key no baseline handshake can be "

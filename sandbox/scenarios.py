@@ -528,6 +528,8 @@ _SERVED_CERTIFICATE = ("C-CHAIN-TRUSTED", "C-SAN-MATCH", "C-VALIDITY", "C-EKU", 
 # The controls that count a refusal only after a baseline handshake completed on the same pod and port.
 _REFUSALS = ("T-PLAINTEXT-REFUSED", "T-LEGACY-PROTOCOLS-REFUSED", "T-WEAK-CIPHERS-REFUSED", "T-FORWARD-SECRECY",
              "T-SECURE-RENEGOTIATION", "T-DOWNGRADE-SCSV")
+# The K-* controls over every required secret, which cannot pass while a required copy is missing or unread.
+_UNCOMPARED_SECRETS = ("K-SECRET-KEYPAIR", "K-SECRET-CHAIN", "K-CA-CONSISTENT")
 _MTLS_REFUSALS = ("M-NO-CERT-REJECTED", "M-UNTRUSTED-CA-REJECTED", "M-SELF-SIGNED-CLONE-REJECTED",
                   "M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED")
 
@@ -648,6 +650,8 @@ DOCS_VERBATIM = Scenario(
         *(("T-LEGACY-PROTOCOLS-REFUSED", e) for e in _GO_SERVERS),
         ("H-HSTS", "lb"), ("C-X509-STRICT", "lb"),
     ),
+    # The missing functionsCA copy cannot have its key pair, chain or CA compared: error, pointing at K-SECRET-PRESENT.
+    expected_errors=_fails(*_on(CLUSTER, *_UNCOMPARED_SECRETS)),
 )
 
 # The TLS page followed to the letter once more, with certificates as cert-manager issues them by default (RSA 2048:
@@ -707,6 +711,7 @@ _MISCONFIGURATIONS: tuple[Scenario, ...] = (
         "flow.functionsCA exists only in contour-internal, not in the release namespace the flow pod mounts it from",
         secrets=_without_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-cert-knative"),
         fails=[("K-FUNCTIONS-CA", CLUSTER), ("K-SECRET-PRESENT", CLUSTER)],
+        errors=_on(CLUSTER, *_UNCOMPARED_SECRETS),
     ),
     _variant(
         "functions-ca-unset",

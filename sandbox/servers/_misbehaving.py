@@ -244,7 +244,8 @@ class OldStackFront(_ListenerServer):
     def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
         deadline = time.monotonic() + self._io_timeout
         try:
-            first = _read_record(sock, deadline)
+            first = sock.recv(1, socket.MSG_PEEK)
+            first = _read_record(sock, deadline) if first == bytes([_HANDSHAKE_RECORD]) else sock.recv(65536)
             hello = _message(first, _CLIENT_HELLO_TYPE)
             legacy = False
             if hello is not None:
