@@ -19,6 +19,7 @@ suites: no family holds them and :data:`SUITES` leaves them out.
 
 from __future__ import annotations
 
+import functools
 import types
 from dataclasses import dataclass
 from enum import Enum
@@ -581,12 +582,14 @@ def can_negotiate(code: int, version: TLSVersion | str) -> bool:
     return _usable_at(suite, TLSVersion(version)) if suite is not None else not is_signalling(code)
 
 
+@functools.lru_cache(maxsize=None)
 def suites_for_version(version: TLSVersion | str) -> tuple[int, ...]:
     """Every known suite a server could pick at ``version``, in code order."""
     version = TLSVersion(version)
     return tuple(code for code, suite in SUITES.items() if _usable_at(suite, version))
 
 
+@functools.lru_cache(maxsize=None)
 def suites_in_family(family: SuiteFamily | str, *, version: TLSVersion | str | None = None) -> tuple[int, ...]:
     """The codes of every known suite in ``family`` (e.g. "3DES"), in code order; with ``version``, only those
     a server could pick at that version."""
