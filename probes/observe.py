@@ -1,7 +1,8 @@
 """Evidence gathering: every probe for every endpoint, concurrently, once.
 
 ``gather(cluster, topology, options)`` reads the named secrets and the cluster objects, resolves each
-endpoint's service to its ready pods, opens one port-forward per pod and port, runs the handshakes, plaintext,
+endpoint's service to its ready pods, opens one port-forward per pod and port (with ``connect="direct"``: dials the
+pod's IP instead, :class:`_DirectDial`), runs the handshakes, plaintext,
 gRPC and HTTP probes in a thread pool, closes everything and returns an :class:`~probes.evidence.Evidence`.
 Nothing here judges: a refused handshake is a fact, not a failure. What could not be observed is recorded as
 an ``Attempt`` error sentence, and the rest is still gathered.
