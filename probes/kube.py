@@ -11,6 +11,10 @@ decoded bytes and a masked repr. API errors are translated here, once, into the 
 each with one sentence naming the object (``secret default/direktiv-cert-flow``) and the server's message.
 A kubeconfig that is missing, unreadable or lacks the context is a UsageError saying what, where and what to do.
 
+Inside a pod (``$KUBERNETES_SERVICE_HOST`` set) with no kubeconfig given or found, :meth:`Cluster.connect` logs in
+with the pod's service account instead: its token, CA and namespace files (``/var/run/secrets/kubernetes.io/
+serviceaccount/``) through the client's ``InClusterConfigLoader``, which re-reads the token as the kubelet rotates it.
+
 The kubernetes client cannot take client certificates or CA data as bytes: it writes a kubeconfig's
 ``client-certificate-data``, ``client-key-data`` and ``certificate-authority-data`` to files, in the temp directory,
 and removes them only at interpreter exit. Here they go to a private directory (0700, files 0600) made for each
@@ -30,12 +34,13 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.config import incluster_config as _incluster_config
 from kubernetes.config import kube_config as _kube_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -50,6 +55,8 @@ __all__ = ["Secret", "PodTarget", "Cluster", "pod_is_ready", "kubectl_pod_order"
 
 # kubectl's default when neither --kubeconfig nor $KUBECONFIG is given.
 DEFAULT_KUBECONFIG = "~/.kube/config"
+# Where kubelet mounts a pod's service account (token, ca.crt, namespace), as client-go's rest.InClusterConfig reads it.
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # One retry of a failed TCP connect (a blip), never of a read: a request that timed out is not repeated.
 _API_RETRIES = urllib3.util.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
 # Concurrent API calls the pool keeps connections for: as many as the probe threads (the client's default is
@@ -107,6 +114,7 @@ class PodTarget:
             container ports like kubectl does; the service port itself for a headless service, as kubectl does).
         ready: the pod's Ready condition is True.
         phase: ``Running``, ``Pending``, ``Succeeded``, ``Failed`` or ``Unknown``.
+        ip: the pod's IP (``status.podIP``) that ``--direktiv-connect direct`` dials; "" while it has none.
     """
 
     namespace: str
@@ -114,6 +122,7 @@ class PodTarget:
     port: int
     ready: bool
     phase: str
+    ip: str = ""
 
 
 # --- pure helpers: kubectl's pod choice --------------------------------------------------------------------------
@@ -340,6 +349,53 @@ class Cluster:
         return cls(k8s.ApiClient(configuration), context=name, namespace=namespace, timeouts=timeouts,
                    private_dir=private_dir)
 
+    @classmethod
+    def in_cluster(cls, *, service_account_dir: str | os.PathLike | None = None,
+                   environ: Mapping[str, str] | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> "Cluster":
+        """Log in with the pod's service account: ``token`` and ``ca.crt`` in ``service_account_dir`` (default
+        :data:`SERVICE_ACCOUNT_DIR`), the API server at ``$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT``
+        (from ``environ``, default the process's); the namespace from the directory's ``namespace`` file
+        (``default`` without one). The token is re-read every minute, as the kubelet rotates it. UsageError when
+        any of that is missing or empty."""
+        directory = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
+        environ = os.environ if environ is None else environ
+        configuration = k8s.Configuration()
+        loader = _incluster_config.InClusterConfigLoader(
+            token_filename=str(directory / "token"), cert_filename=str(directory / "ca.crt"), environ=environ)
+        try:
+            loader.load_and_set(configuration)
+        except (ConfigException, OSError, UnicodeDecodeError) as exc:
+            host = environ.get(_incluster_config.SERVICE_HOST_ENV_NAME, "")
+            raise UsageError(
+                f"Cannot log in with the pod's service account ({_one_line(exc).rstrip('.')}; KUBERNETES_SERVICE_HOST="
+                f"{host!r}, token and ca.crt in {directory}); mount the service account token "
+                "(automountServiceAccountToken) or pass --kubeconfig PATH."
+            ) from None
+        configuration.retries = _API_RETRIES
+        configuration.connection_pool_maxsize = _API_CONNECTIONS
+        try:
+            namespace = (directory / "namespace").read_text(encoding="utf-8").strip() or "default"
+        except (OSError, UnicodeDecodeError):
+            namespace = "default"
+        return cls(k8s.ApiClient(configuration), context="in-cluster", namespace=namespace, timeouts=timeouts)
+
+    @classmethod
+    def connect(cls, path: str | os.PathLike | None = None, *, context: str | None = None,
+                timeouts: Timeouts = DEFAULT_TIMEOUTS, service_account_dir: str | os.PathLike | None = None,
+                environ: Mapping[str, str] | None = None) -> "Cluster":
+        """The cluster the suite checks: the kubeconfig like kubectl finds it (:meth:`from_kubeconfig`); or, when
+        none is given (no ``path``, no ``$KUBECONFIG``) or found (no ``~/.kube/config``) and
+        ``$KUBERNETES_SERVICE_HOST`` is set, the pod's service account (:meth:`in_cluster`), as client-go does."""
+        environ = os.environ if environ is None else environ
+        given = path is not None or bool(environ.get("KUBECONFIG", "").strip())
+        if (not given and not Path(DEFAULT_KUBECONFIG).expanduser().exists()
+                and environ.get(_incluster_config.SERVICE_HOST_ENV_NAME)):
+            if context:
+                raise UsageError(f"--context {context} needs a kubeconfig, and none was given or found at "
+                                 f"{DEFAULT_KUBECONFIG}; leave --context out to use the pod's service account.")
+            return cls.in_cluster(service_account_dir=service_account_dir, environ=environ, timeouts=timeouts)
+        return cls.from_kubeconfig(path, context=context, timeouts=timeouts)
+
     def close(self) -> None:
         """Close the connections and remove the files the client needed (client key, certificates)."""
         self.api_client.close()
@@ -472,8 +528,10 @@ class Cluster:
             target = _target_port(svc, service_port, pod)
             if target is None:
                 continue
+            status = pod.get("status") or {}
             targets.append(PodTarget(namespace=namespace, name=pod["metadata"]["name"], port=target,
-                                     ready=pod_is_ready(pod), phase=(pod.get("status") or {}).get("phase", "")))
+                                     ready=pod_is_ready(pod), phase=status.get("phase", ""),
+                                     ip=status.get("podIP") or ""))
         return targets
 
     def configmap(self, namespace: str, name: str) -> dict[str, str] | None:

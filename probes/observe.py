@@ -1,7 +1,8 @@
 """Evidence gathering: every probe for every endpoint, concurrently, once.
 
 ``gather(cluster, topology, options)`` reads the named secrets and the cluster objects, resolves each
-endpoint's service to its ready pods, opens one port-forward per pod and port, runs the handshakes, plaintext,
+endpoint's service to its ready pods, opens one port-forward per pod and port (with ``connect="direct"``: dials the
+pod's IP instead, :class:`_DirectDial`), runs the handshakes, plaintext,
 gRPC and HTTP probes in a thread pool, closes everything and returns an :class:`~probes.evidence.Evidence`.
 Nothing here judges: a refused handshake is a fact, not a failure. What could not be observed is recorded as
 an ``Attempt`` error sentence, and the rest is still gathered.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import datetime as dt
+import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import pki, trust, x509 as x509facts
-from probes.errors import BudgetExhausted, CertificateError, ProbeError
+from probes.errors import BudgetExhausted, CertificateError, ConnectError, ConnectTimeout, ProbeError
 from probes.evidence import (
     CA_KEY_NOT_GIVEN, Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence,
 )
@@ -61,6 +63,8 @@ class ObserveOptions:
         ca_key_secret: ``(namespace, name)`` of the CA secret whose key mints the expired and no-clientAuth
             client certificates (``--ca-key-secret``); None skips those two probes.
         workers: size of the probe thread pool.
+        connect: how the probes reach a pod port: ``port-forward`` (through the API server) or ``direct`` (the
+            pod's IP, from inside the cluster; see :class:`_DirectDial`).
     """
 
     timeouts: Timeouts = DEFAULT_TIMEOUTS
@@ -69,6 +73,7 @@ class ObserveOptions:
     ca_files: trust.CaFiles = trust.CaFiles()
     ca_key_secret: tuple[str, str] | None = None
     workers: int = DEFAULT_WORKERS
+    connect: str = "port-forward"
 
 
 @dataclass
@@ -91,6 +96,45 @@ def _pem(ders) -> bytes:
     return b"".join(x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM) for d in ders)
 
 
+# -- --direktiv-connect direct --------------------------------------------------------------------------------
+
+
+class _DirectDial:
+    """The pod's own IP and container port, dialled by the probes themselves with their own deadlines: no
+    port-forward. The surface of :class:`PortForwarder` that the gathering uses (``address``, ``check()``,
+    ``errors``, ``drops``, ``close()``); nothing sits between the probes and the pod, so no stream can report an
+    error or be dropped, and ``errors``/``drops`` stay empty.
+    """
+
+    def __init__(self, namespace: str, pod: str, port: int, ip: str, *, timeouts: Timeouts) -> None:
+        if not ip:
+            raise ProbeError(f"pod {namespace}/{pod} has no IP (status.podIP is empty), so it cannot be dialled "
+                             "directly")
+        self.namespace, self.pod, self.port = namespace, pod, port
+        self.address: tuple[str, int] = (ip, port)
+        self.errors: list[str] = []
+        self.drops: list[str] = []
+        self._timeouts = timeouts
+
+    def __repr__(self) -> str:
+        return f"_DirectDial(pod={self.namespace}/{self.pod}, port={self.port}, address={self.address})"
+
+    def check(self) -> None:
+        """One TCP connect within ``timeouts.connect``, closed at once: ConnectTimeout or ConnectError when the pod
+        port cannot be reached (what the port-forward's check learns from kubelet)."""
+        ip, port = self.address
+        try:
+            sock = socket.create_connection(self.address, timeout=self._timeouts.connect)
+        except (socket.timeout, TimeoutError):
+            raise ConnectTimeout(self._timeouts.connect, f"{ip}:{port}") from None
+        except OSError as exc:
+            raise ConnectError(f"the TCP connect to {ip}:{port} failed ({exc.strerror or exc})") from None
+        sock.close()
+
+    def close(self) -> None:
+        """Nothing to close: every probe closes its own connection."""
+
+
 class _Run:
     """One gathering: the budget, the pools, the forwards to close."""
 
@@ -101,10 +145,10 @@ class _Run:
         self.budget = Budget(options.budget)
         self.pool = cf.ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="probe")
         self.checks = cf.ThreadPoolExecutor(max_workers=_CHECK_WORKERS, thread_name_prefix="forward-check")
-        self.forwarders: list[PortForwarder] = []
+        self.forwarders: list[PortForwarder | _DirectDial] = []
         # Every forward opened for an (endpoint, pod), closed or not: what kubelet and the API server said on
         # their streams is read once all of them are closed.
-        self.forwards_of: dict[tuple[str, str], list[PortForwarder]] = {}
+        self.forwards_of: dict[tuple[str, str], list[PortForwarder | _DirectDial]] = {}
         self._lock = threading.Lock()
         self.raw: dict[tuple[str, str], _RawSecret] = {}
         self.objects: dict[str, ObjectRead] = {}  # the object reads, for the ACME issuer of a secret
@@ -151,11 +195,21 @@ class _Run:
             return Attempt(name, error=error, elapsed=elapsed)
         return Attempt(name, result=result, elapsed=elapsed)
 
-    def forward(self, namespace: str, pod: str, port: int, *, owner: tuple[str, str]) -> tuple[PortForwarder, cf.Future]:
-        """A port-forward to the pod port, and the Future of its check (ProbeError/OSError when the forward is
-        broken). The check takes a round trip plus a short settle time, so the probes run meanwhile, and whoever
-        uses the forward waits for the check before trusting what came through it."""
-        forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
+    @property
+    def transport(self) -> str:
+        """How the probes reach a pod, as sentences name it."""
+        return "direct dial" if self.options.connect == "direct" else "port-forward"
+
+    def forward(self, namespace: str, pod: str, port: int, *, owner: tuple[str, str],
+                ip: str = "") -> tuple[PortForwarder | _DirectDial, cf.Future]:
+        """A port-forward to the pod port (with ``--direktiv-connect direct``: the pod's ``ip`` and port, dialled
+        directly), and the Future of its check (ProbeError/OSError when the forward is broken). The check takes a
+        round trip plus a short settle time, so the probes run meanwhile, and whoever uses the forward waits for
+        the check before trusting what came through it."""
+        if self.options.connect == "direct":
+            forwarder = _DirectDial(namespace, pod, port, ip, timeouts=self.timeouts())
+        else:
+            forwarder = PortForwarder(self.cluster.api_client, namespace, pod, port, timeouts=self.timeouts())
         with self._lock:
             self.forwarders.append(forwarder)
             self.forwards_of.setdefault(owner, []).append(forwarder)
@@ -423,7 +477,7 @@ class _PodRun:
     """The probes of one pod in flight: its forward, the check of that forward, and the attempts' futures."""
 
     pod: object
-    forwarder: PortForwarder | None = None
+    forwarder: PortForwarder | _DirectDial | None = None
     checked: cf.Future | None = None
     futures: dict[Key, cf.Future] = field(default_factory=dict)
     failed: str | None = None
@@ -437,7 +491,7 @@ def _redirected(run: _Run, spec: EndpointSpec, pod, probe: PlannedProbe, owner):
                    if p.name == pod.name]
         if not targets:
             raise ProbeError(f"pod {pod.namespace}/{pod.name} is not behind service port {probe.redirect_port}")
-        fw, fw_checked = run.forward(pod.namespace, pod.name, targets[0].port, owner=owner)
+        fw, fw_checked = run.forward(pod.namespace, pod.name, targets[0].port, owner=owner, ip=targets[0].ip)
         result = probe.run(fw.address, t)
         fw_checked.result()  # a broken forward's error, not what came through it, is the observation
         return _name_the_pod(Attempt(probe.key, result=result), fw.address, _where_pod(targets[0])).result
@@ -448,12 +502,12 @@ def _start_pod(run: _Run, spec: EndpointSpec, plan: Plan, pod) -> _PodRun:
     owner = (spec.id, pod.name)
     state = _PodRun(pod)
     try:
-        state.forwarder, state.checked = run.forward(pod.namespace, pod.name, pod.port, owner=owner)
+        state.forwarder, state.checked = run.forward(pod.namespace, pod.name, pod.port, owner=owner, ip=pod.ip)
     except BudgetExhausted:
         state.failed = run.budget_spent()
         return state
     except (ProbeError, OSError) as exc:
-        state.failed = f"port-forward to {_where_pod(pod)} failed: {exc}"
+        state.failed = f"{run.transport} to {_where_pod(pod)} failed: {exc}"
         return state
     address = state.forwarder.address
     for probe in plan.probes:
@@ -476,7 +530,7 @@ def _finish_pod(run: _Run, plan: Plan, state: _PodRun) -> PodEvidence:
         for future in state.futures.values():
             future.cancel()
         state.forwarder.close()  # ends the probes still waiting on it
-        return PodEvidence(pod.name, pod.port, unreachable=f"port-forward to {_where_pod(pod)} failed: {exc}")
+        return PodEvidence(pod.name, pod.port, unreachable=f"{run.transport} to {_where_pod(pod)} failed: {exc}")
     where = _where_pod(pod)
     attempts = {key: Attempt(key, error=f"cannot be observed: {why}") for key, why in plan.unofferable.items()}
     for key, future in state.futures.items():

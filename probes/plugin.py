@@ -29,6 +29,9 @@ SANDBOX_KEY = pytest.StashKey[Any]()
 DEFAULT_NAMESPACE = "default"
 DEFAULT_RELEASE = "direktiv"
 DEFAULT_TIMEOUT = 5.0
+# How the probes reach a pod: through the API server's port-forward (from anywhere), or straight to the pod's IP
+# (from inside the cluster: a Job, a CronJob, a Helm test; see deploy/).
+CONNECT_CHOICES = ("port-forward", "direct")
 
 
 def _positive_seconds(text: str) -> float:
@@ -82,6 +85,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="limit for each network step. Default: %(default)r")
     group.addoption("--budget", metavar="SECONDS", default=None, type=_positive_seconds,
                     help="limit for the whole evidence gathering. Default: none")
+    group.addoption("--direktiv-connect", metavar="HOW", dest="connect", default=CONNECT_CHOICES[0],
+                    choices=CONNECT_CHOICES,
+                    help="how the probes reach each pod: 'port-forward' through the Kubernetes API, or 'direct' "
+                         "to the pod's IP (from inside the cluster). Default: %(default)r")
     group.addoption("--sandbox", metavar="SCENARIO", default=None,
                     help="start the built-in emulated cluster with this scenario and check it (see python -m sandbox list)")
 
@@ -111,7 +118,7 @@ class ConformanceState:
         return RunOptions(
             kubeconfig=self.kubeconfig, context=opt.context, namespace=opt.namespace, release=opt.release,
             services_namespace=opt.services_namespace, values=opt.values, ca_files=tuple(opt.ca_file or ()),
-            ca_key_secret=opt.ca_key_secret, timeout=opt.timeout, budget=opt.budget)
+            ca_key_secret=opt.ca_key_secret, timeout=opt.timeout, budget=opt.budget, connect=opt.connect)
 
     def gather(self) -> Any:
         if not self.gathered:
@@ -171,9 +178,10 @@ def _start_sandbox(config: pytest.Config) -> str:
     name = config.option.sandbox
     if name not in SCENARIOS:
         raise UsageError(f"--sandbox {name}: no such scenario; choose one of {', '.join(sorted(SCENARIOS))}")
-    from sandbox.cluster import start_sandbox
+    from sandbox.cluster import POD_IPS_CLUSTER, POD_IPS_LOOPBACK, start_sandbox
 
-    running = start_sandbox(name)
+    # --direktiv-connect direct dials pod IPs: the sandbox's pods then listen on addresses of their own (127.0.0.N).
+    running = start_sandbox(name, pod_ips=POD_IPS_LOOPBACK if config.option.connect == "direct" else POD_IPS_CLUSTER)
     config.stash[SANDBOX_KEY] = running
     extra = list(running.suite_args)
     while extra:

@@ -35,6 +35,8 @@ class RunOptions:
         ca_key_secret: ``(namespace, name)`` of the CA secret for minting bad client certificates.
         timeout: seconds for each network step.
         budget: seconds for the whole gathering.
+        connect: how the probes reach a pod: ``port-forward`` through the API server, or ``direct`` to the pod's
+            IP (from inside the cluster).
     """
 
     kubeconfig: str | None = None
@@ -47,6 +49,7 @@ class RunOptions:
     ca_key_secret: tuple[str, str] | None = None
     timeout: float = 5.0
     budget: float | None = None
+    connect: str = "port-forward"
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ def check_usage(options: RunOptions) -> None:
     from probes.timeouts import Timeouts
     from probes.trust import load_ca_files
 
-    with Cluster.from_kubeconfig(options.kubeconfig, context=options.context,
-                                 timeouts=Timeouts.uniform(options.timeout)) as cluster:
+    with Cluster.connect(options.kubeconfig, context=options.context,
+                         timeouts=Timeouts.uniform(options.timeout)) as cluster:
         if options.ca_key_secret is not None:
             _check_ca_key_secret(cluster, options.ca_key_secret)
     if options.values:
@@ -151,7 +154,7 @@ def gather_evidence(options: RunOptions, profile):
 
     timeouts = Timeouts.uniform(options.timeout)
     try:
-        cluster = Cluster.from_kubeconfig(options.kubeconfig, context=options.context, timeouts=timeouts)
+        cluster = Cluster.connect(options.kubeconfig, context=options.context, timeouts=timeouts)
     except UsageError as exc:
         raise ObservationError(str(exc)) from None
     with cluster:
@@ -164,6 +167,6 @@ def gather_evidence(options: RunOptions, profile):
             raise ObservationError(str(exc)) from None
         observe = ObserveOptions(
             timeouts=timeouts, budget=options.budget, profile=profile, ca_files=ca_files,
-            ca_key_secret=options.ca_key_secret)
+            ca_key_secret=options.ca_key_secret, connect=options.connect)
         notices = expected.notices + (services_namespace_notice(topology),)
         return gather(cluster, topology, observe, source=expected.source, notices=notices)

@@ -37,6 +37,9 @@ namespace and by object name (a name matches gets, port-forwards and nothing els
 - ``store.cut(namespace, pod, after_bytes)``: drop that pod's port-forward websockets (no close frame) once
   ``after_bytes`` bytes of the pod's data have been sent, as when the API server or a proxy drops the stream.
 
+With ``role`` (a :class:`sandbox.rbac.ClusterRole`, e.g. read from ``deploy/rbac.yaml``) its user may do exactly what
+that role's rules allow instead, less what ``forbid`` takes away, and the reviews answer by those rules too.
+
 With ``client_ca_pem`` the server also accepts a client certificate issued by that CA instead of the token
 (``write_kubeconfig(client=...)`` writes such a kubeconfig, with ``client-certificate-data``/``client-key-data``).
 
@@ -69,6 +72,7 @@ from aiohttp import WSMsgType, web
 
 from probes.pki import CertificateAuthority
 from sandbox import kubeproto, tables
+from sandbox.rbac import ClusterRole
 
 __all__ = [
     "DEFAULT_USER",
@@ -590,8 +594,10 @@ class ApiServer:
         token: str | None = None,
         user: str = DEFAULT_USER,
         client_ca_pem: bytes | None = None,
+        role: ClusterRole | None = None,
     ) -> None:
         self.store = store
+        self.role = role
         self.client_ca_pem = client_ca_pem
         self.token = token or _secrets.token_urlsafe(24)
         self.user = user
@@ -731,9 +737,20 @@ class ApiServer:
         return await handler(request)
 
     def allows(self, verb: str, group: str, plural: str, namespace: str | None, name: str | None = None) -> bool:
-        """RBAC's answer for this server's user: reads of every resource and port-forwards, less what
-        ``store.forbid`` took away (``plural`` may name a subresource, ``pods/portforward``)."""
-        return verb in _granted_verbs(group, plural) and not self.store.faults(group, plural, namespace, name)[0]
+        """RBAC's answer for this server's user: reads of every resource and port-forwards (or what ``role``
+        allows, when it is given), less what ``store.forbid`` took away (``plural`` may name a subresource,
+        ``pods/portforward``)."""
+        granted = (verb in _granted_verbs(group, plural) if self.role is None
+                   else self.role.allows(verb, group, plural, name))
+        return granted and not self.store.faults(group, plural, namespace, name)[0]
+
+    def _candidate_verbs(self, group: str, plural: str) -> tuple[str, ...]:
+        """The verbs a rules review asks :meth:`allows` about for a resource or subresource."""
+        if self.role is None:
+            return _granted_verbs(group, plural)
+        if "/" in plural:
+            return _SUBRESOURCES.get(plural.split("/", 1)[1], (None, _SUBRESOURCE_READ_VERBS))[1]
+        return tuple(sorted(set(_STORAGE_VERBS)))
 
     async def _gate(
         self, verb: str, group: str, plural: str, namespace: str | None, name: str | None, *, authorize: bool = True
@@ -870,7 +887,7 @@ class ApiServer:
                 if self.store.forbidden_names(group, name, namespace):
                     partly.append(_qualified(group, name))
                     continue
-                verbs = tuple(v for v in _granted_verbs(group, name) if self.allows(v, group, name, namespace))
+                verbs = tuple(v for v in self._candidate_verbs(group, name) if self.allows(v, group, name, namespace))
                 if verbs:
                     by_verbs.setdefault((group, verbs), []).append(name)
         rules = [{"verbs": ["create"], "apiGroups": [_REVIEW_GROUP], "resources": sorted(_REVIEWS)}]

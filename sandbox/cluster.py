@@ -52,6 +52,8 @@ from probes.cipher_suites import SUITES
 from probes.helm import HelmRelease, release_secret_object
 from probes.topology import EndpointSpec, Mode, Topology, derive_topology
 from sandbox.apiserver import ApiServer, ObjectStore, secret_object
+from sandbox.podnet import PodNetwork
+from sandbox.rbac import ClusterRole
 from sandbox.scenarios import (
     NAMESPACE,
     RELEASE,
@@ -84,8 +86,8 @@ from sandbox.servers import (
     go_available,
 )
 
-__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "ENGINE_ENV", "PodPort", "RunningSandbox", "chart_defaults",
-           "default_engine", "start_sandbox"]
+__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "ENGINE_ENV", "POD_IPS_CLUSTER", "POD_IPS_LOOPBACK", "PodPort",
+           "RunningSandbox", "chart_defaults", "default_engine", "start_sandbox"]
 
 CHART_VERSION = "0.4.1"
 # The chart's default values at tag v0.4.1 (a copy of shared/direktiv-chart-values-v0.4.1.yaml, shipped with the
@@ -100,6 +102,10 @@ _NODE = "sandbox-node-1"
 _ENVOY_HTTP, _ENVOY_HTTPS = 8080, 8443
 # Chooses the engine of Direktiv's servers where a scenario names none: "go" or "python" (unset: Go if installed).
 ENGINE_ENV = "DIREKTIV_SANDBOX_ENGINE"
+# start_sandbox(pod_ips=...): pod addresses of a pod network that only port-forward reaches (10.244.0.x), or
+# addresses of their own on 127.0.0.N where the pods' container ports listen (for --direktiv-connect direct).
+POD_IPS_CLUSTER = "cluster"
+POD_IPS_LOOPBACK = "loopback"
 
 
 def chart_defaults() -> dict:
@@ -894,23 +900,36 @@ def _replicas(scenario: Scenario, workload: _Workload) -> int:
 
 
 def start_sandbox(name_or_scenario: str | Scenario, *, workdir: str | Path | None = None,
-                  kubeconfig: str | Path | None = None, client_ca_pem: bytes | None = None) -> RunningSandbox:
+                  kubeconfig: str | Path | None = None, client_ca_pem: bytes | None = None,
+                  pod_ips: str = POD_IPS_CLUSTER, role: str | Path | ClusterRole | None = None) -> RunningSandbox:
     """Start a scenario (by name or as a record) and return it running.
 
     The kubeconfig goes to ``kubeconfig`` if given, else ``workdir/kubeconfig``, else a private temp dir; it is
     removed on stop (with the temp dir). ``KeyError`` for an unknown scenario name. With ``client_ca_pem`` the
     API server also accepts client certificates from that CA (see ``ApiServer.write_kubeconfig(client=...)``).
+
+    ``pod_ips``: ``"cluster"`` gives the pods addresses of a pod network (10.244.0.x) that only the port-forward
+    reaches; ``"loopback"`` gives each pod an address of its own on 127.0.0.N, where its real container ports
+    listen (:class:`sandbox.podnet.PodNetwork`), so that ``--direktiv-connect direct`` can dial them.
+    ``role``: a ClusterRole (or a YAML file holding one, e.g. ``deploy/rbac.yaml``) whose rules the API server
+    enforces for its user, instead of letting it read everything.
     """
     scenario = find_scenario(name_or_scenario) if isinstance(name_or_scenario, str) else name_or_scenario
+    if pod_ips not in (POD_IPS_CLUSTER, POD_IPS_LOOPBACK):
+        raise ValueError(f"pod_ips must be {POD_IPS_CLUSTER!r} or {POD_IPS_LOOPBACK!r}, given: {pod_ips!r}")
+    if role is not None and not isinstance(role, ClusterRole):
+        role = ClusterRole.from_manifest(role)
     cleanup = ExitStack()
     try:
-        return _start(scenario, cleanup, workdir=workdir, kubeconfig=kubeconfig, client_ca_pem=client_ca_pem)
+        return _start(scenario, cleanup, workdir=workdir, kubeconfig=kubeconfig, client_ca_pem=client_ca_pem,
+                      pod_ips=pod_ips, role=role)
     except BaseException:
         cleanup.close()
         raise
 
 
-def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, client_ca_pem=None) -> RunningSandbox:
+def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, client_ca_pem=None,
+           pod_ips: str = POD_IPS_CLUSTER, role: ClusterRole | None = None) -> RunningSandbox:
     topology = derive_topology(scenario.values)
     authority = _Pki(scenario)
     data = _secret_data(scenario, authority)
@@ -919,6 +938,11 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0) - _dt.timedelta(minutes=5)
     pods: dict[str, list[dict]] = {}
     ports: list[PodPort] = []
+    targets: dict[tuple[str, str, int], tuple | None] = {}  # filled below; the pod network reads it per connection
+    network = None
+    if pod_ips == POD_IPS_LOOPBACK:
+        network = PodNetwork(lambda namespace, pod, port: targets.get((namespace, pod, port)))
+        cleanup.callback(network.stop)
     ip = 10
     for workload in _WORKLOADS:
         for replica in range(_replicas(scenario, workload)):
@@ -934,14 +958,19 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
                 for _, port, endpoint_id in container.ports:
                     if endpoint_id:
                         ports.append(PodPort(workload.namespace, name, port, endpoint_id, addresses.get(port)))
+            pod_ip = f"10.244.0.{ip}"
+            if network is not None:
+                pod_ip = network.add_pod(workload.namespace, name, [port for port, a in addresses.items() if a])
             pods.setdefault(workload.name, []).append(
-                _pod(workload, name, f"10.244.0.{ip}", now + _dt.timedelta(seconds=replica), down))
+                _pod(workload, name, pod_ip, now + _dt.timedelta(seconds=replica), down))
             ip += 1
     store = ObjectStore()
     _fill_store(store, scenario, authority, data, pods)
-    targets = {(p.namespace, p.pod, p.port): p.address for p in ports}
+    targets.update({(p.namespace, p.pod, p.port): p.address for p in ports})
+    if network is not None:
+        network.start()
     api = ApiServer(store, port_target=lambda namespace, pod, port: targets.get((namespace, pod, port)),
-                    client_ca_pem=client_ca_pem)
+                    client_ca_pem=client_ca_pem, role=role)
     api.start()
     cleanup.callback(api.stop)
     path = _kubeconfig_path(cleanup, workdir, kubeconfig)

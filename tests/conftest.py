@@ -25,6 +25,14 @@ def go_program_built():
         go_binary()
 
 
+@pytest.fixture(autouse=True)
+def _not_in_a_pod(monkeypatch):
+    """The tests run as outside a cluster, wherever they run (a CI job in a pod has $KUBERNETES_SERVICE_HOST set,
+    and the suite would then log in with that pod's service account instead of reporting a missing kubeconfig);
+    tests/test_incluster.py sets it where a test is about a pod."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+
 @pytest.fixture
 def no_leaked_threads():
     """Fails the test when a thread started during it is still alive SETTLE_SECONDS after it (grpcio's own threads
