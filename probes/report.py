@@ -542,7 +542,7 @@ details{margin:8px 0 0}summary{cursor:pointer;color:var(--muted);font-size:13px}
 .tl .ticks span.nowlabel{color:var(--ink);font-weight:600;top:0;transform:translateX(-50%);background:var(--soft)}
 .tl tr.late td{background:#fff1f0}
 .late{color:var(--fail);font-weight:600}
-.reqs td{font-size:12.5px;overflow-wrap:anywhere}.reqs td.req{min-width:220px}
+.reqs td{font-size:12.5px;overflow-wrap:anywhere}.reqs td.req{min-width:220px}.reqs code{white-space:nowrap}
 .reqs .note{color:var(--muted);font-size:12px}
 .reqs .v{display:inline-block;margin:0 6px 2px 0;padding:0 5px;border-radius:3px;color:#fff;font-size:11.5px}
 .reqs .v.pass{background:var(--pass)}.reqs .v.fail{background:var(--fail)}.reqs .v.error{background:var(--error)}
