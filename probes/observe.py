@@ -29,6 +29,7 @@ from probes.evidence import (
 )
 from probes.forward import PortForwarder
 from probes.kube import Cluster
+from probes.minimal import minimal_object
 from probes.plan import Plan, PlannedProbe, plan_endpoint
 from probes.profile import Profile
 from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
@@ -280,12 +281,13 @@ def _read_secret(run: _Run, namespace: str, name: str) -> SecretEvidence:
     )
 
 
-def _read_object(what: str, read: Callable[[], object], absent: str) -> ObjectRead:
+def _read_object(name: str, what: str, read: Callable[[], object], absent: str) -> ObjectRead:
+    """One object read, keeping only the fields the judgements read (:mod:`probes.minimal`)."""
     try:
         value = read()
     except ProbeError as exc:
         return ObjectRead(what, error=str(exc))
-    return ObjectRead(what, value=value, absent_reason=absent if value is None else None)
+    return ObjectRead(what, value=minimal_object(name, value), absent_reason=absent if value is None else None)
 
 
 def _read_objects(run: _Run) -> dict[str, ObjectRead]:
@@ -304,7 +306,7 @@ def _read_objects(run: _Run) -> dict[str, ObjectRead]:
             lambda: c.custom_objects("serving.knative.dev", "v1", topo.services_namespace, "services"),
             "the knative Service CRD is not installed"),
     }
-    futures = {k: run.pool.submit(_read_object, what, fn, absent) for k, (what, fn, absent) in jobs.items()}
+    futures = {k: run.pool.submit(_read_object, k, what, fn, absent) for k, (what, fn, absent) in jobs.items()}
 
     def cert_manager(plural: str):
         found: list[dict] = []
@@ -316,14 +318,14 @@ def _read_objects(run: _Run) -> dict[str, ObjectRead]:
         return found
 
     futures["certificates"] = run.pool.submit(
-        _read_object, "cert-manager Certificates", lambda: cert_manager("certificates"),
+        _read_object, "certificates", "cert-manager Certificates", lambda: cert_manager("certificates"),
         "the cert-manager Certificate CRD is not installed")
     # who issues a secret without ca.crt (probes.trust.acme_issuance)
     futures[trust.ISSUERS] = run.pool.submit(
-        _read_object, "cert-manager Issuers", lambda: cert_manager("issuers"),
+        _read_object, trust.ISSUERS, "cert-manager Issuers", lambda: cert_manager("issuers"),
         "the cert-manager Issuer CRD is not installed")
     futures[trust.CLUSTER_ISSUERS] = run.pool.submit(
-        _read_object, "cert-manager ClusterIssuers", lambda: c.cluster_custom_objects(
+        _read_object, trust.CLUSTER_ISSUERS, "cert-manager ClusterIssuers", lambda: c.cluster_custom_objects(
             "cert-manager.io", "v1", "clusterissuers"), "the cert-manager ClusterIssuer CRD is not installed")
     return {k: f.result() for k, f in futures.items()}
 

@@ -20,7 +20,7 @@ from probes.catalog import CLUSTER, CONTROL_IDS, applies
 from probes.errors import UsageError
 from probes.session import ObservationError, RunOptions
 
-__all__ = ["ObservationError", "ConformanceState", "STATE_KEY", "VERDICT_KEY"]
+__all__ = ["ObservationError", "ConformanceState", "Baseline", "STATE_KEY", "VERDICT_KEY"]
 
 STATE_KEY = pytest.StashKey["ConformanceState"]()
 VERDICT_KEY = pytest.StashKey[Any]()
@@ -60,6 +60,37 @@ def _ca_file(text: str) -> tuple[str | None, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _framework_name(text: str) -> str:
+    from probes.catalog import framework
+
+    try:
+        return framework(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier run's evidence file, read for the comparison.
+
+    Attributes:
+        path: the file as given.
+        snapshot: what the comparison keeps of it (:class:`probes.drift.Snapshot`).
+    """
+
+    path: str
+    snapshot: Any
+
+
+def _baseline(text: str) -> Baseline:
+    from probes.drift import EvidenceFileError, load_snapshot
+
+    try:
+        return Baseline(text, load_snapshot(os.path.expanduser(text)))
+    except EvidenceFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("direktiv-tls", "Direktiv TLS conformance")
     group.addoption("--kubeconfig", metavar="PATH", default=None,
@@ -91,6 +122,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "to the pod's IP (from inside the cluster). Default: %(default)r")
     group.addoption("--sandbox", metavar="SCENARIO", default=None,
                     help="start the built-in emulated cluster with this scenario and check it (see python -m sandbox list)")
+    group.addoption("--direktiv-framework", metavar="NAME", default=None, type=_framework_name,
+                    help="add a per-requirement view of this framework to every report (nist-800-52r2, pci-dss-4, "
+                         "bsi-tr-02102-2, cis-kubernetes). Default: none")
+    group.addoption("--direktiv-baseline", metavar="PATH", default=None, type=_baseline,
+                    help="an earlier run's evidence.json: every report says what changed since. Default: none")
 
 
 def _conformance_run(config: pytest.Config) -> bool:
@@ -232,6 +268,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         endpoint = callspec.params.get("endpoint", CLUSTER) if callspec else CLUSTER
         item.user_properties.append(("control", control_id))
         item.user_properties.append(("endpoint", endpoint))
+        framework = config.getoption("direktiv_framework", None)
+        if framework:
+            from probes.catalog import mappings
+
+            for requirement in dict.fromkeys(m.requirement for m in mappings(framework=framework, control=control_id)):
+                item.user_properties.append(("requirement", f"{framework}:{requirement}"))
         item.extra_keyword_matches.add(control_id)
         item.extra_keyword_matches.add(endpoint)
 
@@ -259,6 +301,11 @@ def verdict(request: pytest.FixtureRequest, conformance):
     result = judge(marker.args[0], endpoint, conformance, state.profile)
     request.node.stash[VERDICT_KEY] = result
     request.node.user_properties.extend(sorted(result.facts.items()))
+    baseline = request.config.getoption("direktiv_baseline", None)
+    if baseline is not None:
+        old = baseline.snapshot.verdicts.get((marker.args[0], endpoint))
+        if old != result.status.value:
+            request.node.user_properties.append(("changed_since_baseline", f"{old or 'not judged'} -> {result.status.value}"))
     if result.status is Status.SKIP:
         pytest.skip(result.message)
     if result.status is Status.ERROR:

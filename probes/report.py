@@ -19,10 +19,21 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
                          served_chain: [{sha256, pem, facts}], attempts: {key -> {observed, error, elapsed, record,
                          result}}}]}
     secrets       "ns/name" -> {found, error, type, keys, cert_chain_sha256, ca_sha256, key_matches, problems}
-    objects       name -> {what, value, absent_reason, error}
+    objects       name -> {what, value, absent_reason, error}; ``value`` holds only the fields the judgements read
+                  (probes.minimal): names, namespaces, hosts, issuer references, conditions, never a Service's
+                  environment or an object's annotations
     verdicts      control -> endpoint -> {status, message, facts, test, outcome}
     tests         nodeid -> {outcome, control, endpoint, message}
     summary       endpoint -> {passed, failed, skipped, error}
+    forecast      certificates: sha256 -> {renewal_time, renewed_by, expires_before_renewal};
+                  endpoints: id -> {not_after, sha256, name, from, renewal_time, expires_before_renewal}
+                  (probes.forecast: the earliest expiry per endpoint)
+    framework     with ``framework=NAME``: the per-requirement view (probes.frameworks), else absent
+    drift         with ``baseline=``: what changed since that run (probes.drift), else absent
+
+Schema history: v1 kept one attempt set and ``served_chain`` per endpoint; v2 moved them under
+``endpoints.<id>.pods[]``; v3 adds ``forecast``, ``framework`` and ``drift`` and trims ``objects``.
+:func:`probes.drift.snapshot` reads all three.
 
 Probe records (HandshakeResult, PlaintextResult, GrpcResult, HttpResult, ...) are serialized generically through
 ``dataclasses.fields``: enums by value, ``*_der`` fields as certificate fingerprints (the certificates go to the
@@ -47,8 +58,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from probes import frameworks as _frameworks
 from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS
 from probes.errors import CertificateError
+from probes.forecast import forecast as _forecast, parse_iso as _parse_iso
+from probes.minimal import minimal_object
 from probes.pki import PrivateKeyPEM
 
 __all__ = [
@@ -65,7 +79,7 @@ __all__ = [
     "scrub",
 ]
 
-SCHEMA = "direktiv-tls-conformance/evidence/v2"
+SCHEMA = "direktiv-tls-conformance/evidence/v3"
 DISTRIBUTION = "direktiv-tls-conformance"
 STATUSES = ("pass", "fail", "error", "skip")
 OUTCOMES = ("passed", "failed", "skipped", "error")
@@ -139,16 +153,6 @@ def scrub(text: str) -> str:
 
 def _iso(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(text: str | None) -> _dt.datetime | None:
-    if not text:
-        return None
-    try:
-        moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
 
 
 # -- the document ------------------------------------------------------------------------------------------------
@@ -368,11 +372,14 @@ def _summary(tests: Iterable[TestOutcome]) -> dict[str, dict[str, int]]:
 
 
 def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunInfo = RunInfo(),
-                      tests: Iterable[TestOutcome] = ()) -> dict[str, Any]:
+                      tests: Iterable[TestOutcome] = (), framework: str | None = None, baseline: Any = None,
+                      baseline_path: str = "") -> dict[str, Any]:
     """The evidence file's content: JSON values only, no private key.
 
     ``evidence`` may be None (gathering failed or was interrupted): the document then holds the run metadata,
-    the test outcomes and the reason. ``verdicts`` are :class:`~probes.controls.Verdict` records.
+    the test outcomes and the reason. ``verdicts`` are :class:`~probes.controls.Verdict` records. ``framework``
+    (a name of :data:`probes.catalog.FRAMEWORK_NAMES`) adds the per-requirement view; ``baseline`` (a
+    :class:`probes.drift.Snapshot` of an earlier run, read from ``baseline_path``) adds what changed since.
     """
     tests = list(tests)
     by_pair = {(t.control, t.endpoint): t for t in tests if t.control}
@@ -404,13 +411,22 @@ def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunIn
         "expected": _expected(ev.topology if ev is not None else None),
         "endpoints": {eid: _endpoint(ser, ep) for eid, ep in (ev.endpoints.items() if ev is not None else ())},
         "secrets": {f"{ns}/{name}": _secret(ser, s) for (ns, name), s in (ev.secrets.items() if ev is not None else ())},
-        "objects": {name: ser.value(o, f"object {name}") for name, o in (ev.objects.items() if ev is not None else ())},
+        "objects": {name: ser.value(dataclasses.replace(o, value=minimal_object(name, o.value)), f"object {name}")
+                    for name, o in (ev.objects.items() if ev is not None else ())},
         "verdicts": _verdicts(verdicts, by_pair),
         "tests": {t.nodeid: {"outcome": t.outcome, "control": t.control, "endpoint": t.endpoint,
                              "message": scrub(t.message)[:_MAX_MESSAGE]} for t in tests},
         "summary": _summary(tests),
     }
     document["certificates"] = certs.table
+    document["forecast"] = _forecast(document)
+    if framework:
+        document["framework"] = _frameworks.requirement_view(framework, document["verdicts"])
+    if baseline is not None:
+        from probes import drift
+
+        document["drift"] = drift.drift_document(drift.compare(baseline, drift.snapshot(document)),
+                                                 baseline_path=baseline_path)
     return document
 
 
@@ -511,9 +527,27 @@ details{margin:8px 0 0}summary{cursor:pointer;color:var(--muted);font-size:13px}
 .obs td.mono,.obs td.time{white-space:nowrap;overflow-wrap:normal}
 .chain td{font-size:12.5px;overflow-wrap:anywhere}
 .chain td.mono,.chain td.date{white-space:nowrap;overflow-wrap:normal}
-.timeline{border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto}
-.timeline text{font:11px -apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:var(--ink)}
-.timeline text.muted{fill:var(--muted)}
+.tl{table-layout:fixed;width:100%}
+.tl th.who,.tl td.who{width:34%}.tl th.when,.tl td.when{width:22%}
+.tl td{padding:3px 8px;font-size:12.5px;overflow-wrap:anywhere}
+.tl td.who .where{color:var(--muted);font-size:12px}
+.tl td.bar{padding:3px 0;vertical-align:middle}
+.tl td.bar svg{display:block;width:100%;height:24px}
+.tl svg .tick{stroke:#d1d9e0;vector-effect:non-scaling-stroke}
+.tl svg .now{stroke:var(--ink);stroke-width:2;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
+.tl svg .renew{stroke:var(--ink);stroke-width:3;vector-effect:non-scaling-stroke}
+.tl th.axis{padding:4px 0}
+.tl .ticks{position:relative;height:16px;font-size:11px;font-weight:400;color:var(--muted)}
+.tl .ticks span{position:absolute;top:0;white-space:nowrap;padding-left:3px}
+.tl .ticks span.nowlabel{color:var(--ink);font-weight:600;top:0;transform:translateX(-50%);background:var(--soft)}
+.tl tr.late td{background:#fff1f0}
+.late{color:var(--fail);font-weight:600}
+.reqs td{font-size:12.5px;overflow-wrap:anywhere}.reqs td.req{min-width:220px}.reqs code{white-space:nowrap}
+.reqs .note{color:var(--muted);font-size:12px}
+.reqs .v{display:inline-block;margin:0 6px 2px 0;padding:0 5px;border-radius:3px;color:#fff;font-size:11.5px}
+.reqs .v.pass{background:var(--pass)}.reqs .v.fail{background:var(--fail)}.reqs .v.error{background:var(--error)}
+.reqs .v.skip{background:var(--skip)}
+ul.drift{margin:4px 0 8px;padding-left:22px}ul.drift li{overflow-wrap:anywhere}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
 """
 
@@ -577,7 +611,7 @@ def _header(document: Mapping[str, Any], cells) -> str:
     parts = [f'<header class="{state}"><h1>Direktiv TLS conformance report</h1><dl class="meta">']
     parts += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta]
     parts.append('</dl><div class="counts">')
-    for status, label in (("fail", "failed"), ("error", "not observed"), ("pass", "passed"), ("skip", "not applicable")):
+    for status, label in (("fail", "failed"), ("error", "error"), ("pass", "passed"), ("skip", "not applicable")):
         zero = " zero" if not counts[status] else ""
         parts.append(f'<div class="count {status}{zero}"><b>{counts[status]}</b>{label}</div>')
     parts.append("</div>")
@@ -590,7 +624,7 @@ def _header(document: Mapping[str, Any], cells) -> str:
     return "".join(parts)
 
 
-def _findings(cells, status: str, title: str, empty: str) -> str:
+def _findings(cells, status: str, title: str, empty: str, *, note: str = "") -> str:
     """The cells of one status as cards, catalog order; cells with the same message share one card."""
     summaries = {c.id: c.summary for c in CONTROLS}
     order = {c.id: i for i, c in enumerate(CONTROLS)}
@@ -601,6 +635,8 @@ def _findings(cells, status: str, title: str, empty: str) -> str:
     for key in picked:
         groups.setdefault(cells[key].get("message") or "", []).append(key)
     parts = [f'<section id="{status}s"><h2>{_e(title)} ({len(picked)})</h2>']
+    if note and picked:
+        parts.append(f'<p class="sub">{_e(note)}</p>')
     if not picked:
         parts.append(f'<p class="ok">{_e(empty)}</p>')
     for message, keys in groups.items():
@@ -626,7 +662,7 @@ def _matrix(document: Mapping[str, Any], cells) -> str:
     columns = _endpoint_columns(document, cells)
     parts = ['<section id="matrix"><h2>Controls by endpoint</h2><div class="legend">',
              '<span style="--c:var(--pass)">pass</span><span style="--c:var(--fail)">fail</span>',
-             '<span style="--c:var(--error)">error (not observed)</span><span style="--c:var(--skip)">skip (not applicable '
+             '<span style="--c:var(--error)">error: the suite could not observe</span><span style="--c:var(--skip)">skip (not applicable '
              'under this configuration)</span><span style="--c:var(--na)">— not judged on this endpoint</span></div>',
              '<table class="matrix"><thead><tr><th>control</th><th>passes when</th>']
     parts += [f'<th class="ep">{_e(c)}</th>' for c in columns]
@@ -657,9 +693,24 @@ def _cert_row(digest: str, entry: Mapping[str, Any]) -> str:
         return f'<tr><td colspan="6">{_e(entry.get("error") or "unparseable certificate")} <code>{_e(digest)}</code></td></tr>'
     names = ", ".join([*f.get("dns_names", []), *f.get("ip_addresses", [])]) or "(none)"
     key = f"{f.get('key_type')} {f.get('key_bits')}" + (f" {f['key_curve']}" if f.get("key_curve") else "")
-    return (f"<tr><td>{_e(f.get('subject') or '(empty subject)')}</td><td>{_e(f.get('issuer') or '(empty issuer)')}</td>"
+    return (f"<tr><td>{_e(_subject_text(f))}</td><td>{_e(f.get('issuer') or '(empty issuer)')}</td>"
             f"<td>{_e(names)}</td><td class=\"date\">{_e(f.get('not_after_iso'))}</td><td>{_e(key)}, {_e(f.get('signature_algorithm'))}</td>"
             f'<td class="mono" title="{_e(digest)}">{_e(digest[:16])}…</td></tr>')
+
+
+def _subject_text(f: Mapping[str, Any]) -> str:
+    """The subject, or for a certificate without one (cert-manager's selfSigned without commonName) the SANs that
+    identify it."""
+    if f.get("subject"):
+        return str(f["subject"])
+    names = [*(f.get("dns_names") or ()), *(f.get("ip_addresses") or ())]
+    return f"no subject; SAN {', '.join(names)}" if names else "no subject, no SAN"
+
+
+def _cert_name(f: Mapping[str, Any]) -> str:
+    """A short name for a certificate: its commonName, else its first SAN, else its subject."""
+    names = [*(f.get("dns_names") or ()), *(f.get("ip_addresses") or ())]
+    return str(f.get("common_name") or next(iter(names), None) or f.get("subject") or "no subject, no SAN")
 
 
 def _offer_text(offer: Mapping[str, Any]) -> str:
@@ -721,7 +772,7 @@ def _observation_row(name: str, attempt: Mapping[str, Any]) -> str:
     result = attempt.get("result")
     elapsed = f"{attempt.get('elapsed')} s"
     if not isinstance(result, dict):
-        return (f'<tr><td class="mono">{_e(name)}</td><td></td><td><span class="tag error">not observed</span></td>'
+        return (f'<tr><td class="mono">{_e(name)}</td><td></td><td><span class="tag error">error</span></td>'
                 f'<td>{_e(attempt.get("error"))}</td><td class="time">{_e(elapsed)}</td></tr>')
     offered, seen = _observation(attempt.get("record"), result)
     detail = result.get("detail") or result.get("error") or ""
@@ -811,8 +862,12 @@ def _ticks(lo: _dt.datetime, hi: _dt.datetime) -> list[tuple[_dt.datetime, str]]
 
 
 def _timeline(document: Mapping[str, Any]) -> str:
+    """Every served and stored certificate's validity as a bar, with now, the cert-manager renewal time and a flag
+    where a certificate would expire before its renewal. An HTML table (labels wrap, nothing is cut) whose bar cells
+    hold a stretchable SVG: it fits any width."""
     certs = document.get("certificates", {})
     run = document.get("run", {})
+    renewals = (document.get("forecast") or {}).get("certificates") or {}
     now = _parse_iso(run.get("finished_at")) or _parse_iso(run.get("started_at")) or _dt.datetime.now(_dt.timezone.utc)
     min_days = (run.get("profile") or {}).get("min_days_valid", 14)
     rows = []
@@ -835,21 +890,20 @@ def _timeline(document: Mapping[str, Any]) -> str:
     hi = min(max(max(r[0] for r in rows), now), now + _TIMELINE_REACH)
     lo, hi = lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02
     span = max((hi - lo).total_seconds(), 1.0)
-    label_w, bar_w, info_w, row_h, top = 480, 560, 220, 22, 26
-    width, height = label_w + bar_w + info_w, top + row_h * len(rows) + 24
 
-    def x(moment: _dt.datetime) -> float:
+    def x(moment: _dt.datetime) -> float:  # 0..1000 across the bar cell
         moment = min(max(moment, lo), hi)
-        return label_w + bar_w * (moment - lo).total_seconds() / span
+        return 1000 * (moment - lo).total_seconds() / span
 
-    svg = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           'aria-label="certificate validity timeline">']
-    svg.append(f'<rect x="{label_w}" y="{top - 4}" width="{bar_w}" height="{height - top - 16}" fill="#f6f8fa"/>')
-    for tick, label in _ticks(lo, hi):
-        svg.append(f'<line x1="{x(tick):.1f}" y1="{top - 6}" x2="{x(tick):.1f}" y2="{height - 20}" stroke="#d1d9e0"/>'
-                   f'<text class="muted" x="{x(tick) + 3:.1f}" y="{top - 10}">{_e(label)}</text>')
-    for i, (end, start, digest, f, seen) in enumerate(rows):
-        y = top + i * row_h
+    ticks = _ticks(lo, hi)
+    grid = "".join(f'<line x1="{x(t):.1f}" y1="0" x2="{x(t):.1f}" y2="24" class="tick"/>' for t, _ in ticks)
+    now_line = f'<line x1="{x(now):.1f}" y1="0" x2="{x(now):.1f}" y2="24" class="now"/>'
+    head = "".join(f'<span style="left:{x(t) / 10:.2f}%">{_e(label)}</span>' for t, label in ticks)
+    parts.append('<table class="tl"><thead><tr><th class="who">certificate, where seen</th>'
+                 f'<th class="axis"><div class="ticks">{head}<span class="nowlabel" style="left:{x(now) / 10:.2f}%">'
+                 f'now</span></div></th><th class="when">notAfter · renewal</th></tr></thead><tbody>')
+    late = 0
+    for end, start, digest, f, seen in rows:
         days_left = (end - now).total_seconds() / 86400
         if start > now:
             colour, state = "#cf222e", "not yet valid"
@@ -858,24 +912,86 @@ def _timeline(document: Mapping[str, Any]) -> str:
         else:
             colour = "#d4720b" if days_left < min_days else "#1a7f37"
             state = f"{days_left:.0f} d left"
-        who = f.get("common_name") or next(iter(f.get("dns_names") or ()), None) or f.get("subject") or "(empty subject)"
-        where = _places(seen)
-        label = f"{who} — {where}"
-        short = label if len(label) <= 78 else label[:77] + "…"
-        tip = f"{who}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{'; '.join(seen)}\nsha256 {digest}"
+        renewal = renewals.get(digest) or {}
+        renew_at = _parse_iso(renewal.get("renewal_time"))
+        flag = renewal.get("expires_before_renewal") is True
+        late += flag
         radius = 0 if start < lo or end > hi else 3
-        svg.append(f'<g><title>{_e(tip)}</title><text x="4" y="{y + 15}">{_e(short)}</text>'
-                   f'<rect class="bar" x="{x(start):.1f}" y="{y + 4}" width="{max(x(end) - x(start), 2):.1f}" height="{row_h - 8}" '
-                   f'rx="{radius}" fill="{colour}"/><text class="muted" x="{label_w + bar_w + 10}" y="{y + 15}">'
-                   f"{_e(f.get('not_after_iso', '')[:10])} · {_e(state)}</text></g>")
-    nx = x(now)
-    svg.append(f'<line x1="{nx:.1f}" y1="{top - 4}" x2="{nx:.1f}" y2="{height - 18}" stroke="#1f2328" '
-               f'stroke-width="2" stroke-dasharray="4 3"/><text x="{nx + 4:.1f}" y="{height - 6}">now {_e(_iso(now))}</text>')
-    svg.append("</svg>")
-    parts.append('<div class="timeline">' + "".join(svg) + "</div>")
+        mark = (f'<line x1="{x(renew_at):.1f}" y1="1" x2="{x(renew_at):.1f}" y2="23" class="renew"/>'
+                if renew_at else "")
+        tip = f"{_cert_name(f)}\n{f.get('not_before_iso')} .. {f.get('not_after_iso')}\n{'; '.join(seen)}\nsha256 {digest}"
+        if renew_at:
+            tip += f"\nrenewal {renewal.get('renewal_time')} ({', '.join(renewal.get('renewed_by') or [])})"
+        when = f"{_e(f.get('not_after_iso', '')[:10])} · {_e(state)}"
+        if renew_at:
+            when += (f'<br><span class="late">expires before its renewal ({_e(renewal["renewal_time"][:10])})</span>'
+                     if flag else f"<br>renews {_e(renewal['renewal_time'][:10])}")
+        parts.append(
+            f'<tr{" class=late" if flag else ""}><td class="who"><b>{_e(_cert_name(f))}</b>'
+            f'<div class="where">{_e(_places(seen))}</div></td>'
+            f'<td class="bar"><svg viewBox="0 0 1000 24" preserveAspectRatio="none" role="img" '
+            f'aria-label="validity of {_e(_cert_name(f))}"><title>{_e(tip)}</title>{grid}'
+            f'<rect class="bar" x="{x(start):.1f}" y="5" width="{max(x(end) - x(start), 2):.1f}" height="14" '
+            f'rx="{radius}" fill="{colour}"/>{mark}{now_line}</svg></td><td class="when">{when}</td></tr>')
+    parts.append("</tbody></table>")
     parts.append('<div class="legend"><span style="--c:var(--pass)">valid</span>'
                  f'<span style="--c:var(--error)">fewer than {_e(min_days)} days left</span>'
-                 '<span style="--c:var(--fail)">expired or not yet valid</span></div></section>')
+                 '<span style="--c:var(--fail)">expired or not yet valid</span>'
+                 '<span style="--c:var(--ink)">cert-manager renewal time (status.renewalTime)</span>'
+                 f'<span>now: {_e(_iso(now))}</span></div>')
+    if late:
+        parts.append(f'<p class="late">{late} certificate(s) would expire before cert-manager renews them.</p>')
+    parts.append(_expiry_by_endpoint(document))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _expiry_by_endpoint(document: Mapping[str, Any]) -> str:
+    from probes.forecast import expiring_first
+
+    view = document.get("forecast") or {}
+    rows = list(expiring_first(view))
+    if not rows:
+        return ""
+    parts = ['<h3>Earliest expiry per endpoint</h3><table class="expiry"><thead><tr><th>endpoint</th>'
+             "<th>certificate</th><th>from</th><th>notAfter</th><th>renewal</th></tr></thead><tbody>"]
+    for eid, e in rows:
+        renewal = e.get("renewal_time") or "unknown"
+        if e.get("expires_before_renewal"):
+            renewal = f"{renewal}: expires before it"
+        parts.append(f"<tr><td><code>{_e(eid)}</code></td><td>{_e(e.get('name'))}</td><td>{_e(e.get('from'))}</td>"
+                     f"<td>{_e(e.get('not_after'))}</td><td>{_e(renewal)}</td></tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _drift(document: Mapping[str, Any]) -> str:
+    """The "changed since baseline" section: every difference from the baseline run, by kind."""
+    drift = document.get("drift")
+    if not drift:
+        return ""
+    base = drift.get("baseline") or {}
+    parts = [f'<section id="drift"><h2>Changed since baseline ({len(drift.get("sentences") or [])})</h2>'
+             f'<p class="sub">Baseline {_e(base.get("path"))}, finished {_e(base.get("finished_at") or "(unknown)")}'
+             f', schema {_e(base.get("schema"))}.</p>']
+    if not drift.get("changed"):
+        parts.append('<p class="ok">Nothing changed since the baseline.</p></section>')
+        return "".join(parts)
+    groups = (
+        ("Endpoints", [f"{c['endpoint']} {c['change']}" for c in drift.get("endpoints") or ()]),
+        ("Verdicts", [f"{c['control']} on {c['endpoint']}: {c['old'] or 'not judged'} → {c['new'] or 'not judged'}"
+                      for c in drift.get("verdicts") or ()]),
+        ("Certificates", [f"{c['where']}: {c['kind']}: " + " → ".join(
+            f"{x['name']} serial {x['serial']} sha256 {x['sha256'][:16]}…" if x else "none"
+            for x in (c.get("old"), c.get("new"))) for c in drift.get("certificates") or ()]),
+        ("Versions and suites", [f"{c['endpoint']}: {c['what']} {c['name']} newly {c['now']}"
+                                 for c in drift.get("protocols") or ()]),
+    )
+    for title, lines in groups:
+        if lines:
+            parts.append(f"<h3>{_e(title)} ({len(lines)})</h3><ul class=\"drift\">"
+                         + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -890,7 +1006,7 @@ def _secrets(document: Mapping[str, Any]) -> str:
         s = secrets[ref]
         leaf = s.get("cert_chain_sha256") or []
         f = (certs.get(leaf[0], {}).get("facts") or {}) if leaf else {}
-        name = f.get("subject") or next(iter(f.get("dns_names") or ()), None) or "(empty subject)"
+        name = _subject_text(f)
         leaf_text = f"{name}, notAfter {f.get('not_after_iso')}" if f else "—"
         found = "yes" if s.get("found") else ("error: " + s["error"] if s.get("error") else "missing")
         found_class = "" if s.get("found") else ' class="bad"'
@@ -910,7 +1026,10 @@ def render_html(document: Mapping[str, Any]) -> str:
     body = [
         _header(document, cells),
         _findings(cells, "fail", "Failures", "No control failed."),
-        _findings(cells, "error", "Errors: could not observe", "Every control could be observed."),
+        _findings(cells, "error", "Errors", "Every control could be observed.",
+                  note="The suite could not observe these; they are neither passes nor failures."),
+        _drift(document),
+        _frameworks.render_html(document.get("framework")),
         _matrix(document, cells),
         _endpoints(document),
         _timeline(document),

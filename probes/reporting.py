@@ -3,9 +3,11 @@
     ReportWriter(config)                   registered by probes.plugin in conformance runs
       pytest_runtest_logreport             each test's outcome, as JUnit counts it (passed/failed/skipped/error)
       pytest_keyboard_interrupt            remembers the Ctrl-C
-      pytest_sessionfinish                 reports/evidence.json and reports/report.html, each written atomically,
-                                           also after an interrupt or a failed gathering (marked incomplete)
-      pytest_terminal_summary              one line per endpoint and the paths of the three reports
+      pytest_sessionfinish                 reports/evidence.json, reports/report.html and reports/results.sarif, each
+                                           written atomically, also after an interrupt or a failed gathering (marked
+                                           incomplete)
+      pytest_terminal_summary              one line per endpoint, the per-requirement view (--direktiv-framework),
+                                           what changed since the baseline (--direktiv-baseline), the report paths
 
 The verdicts come from the tests (each judged test keeps its Verdict in ``item.stash[VERDICT_KEY]``); a control
 that no test judged (deselected, or the run stopped early) is judged here from the same evidence, so the evidence
@@ -36,11 +38,12 @@ from probes.report import (
     write_atomic,
 )
 
-__all__ = ["ReportWriter", "REPORTS_DIR", "EVIDENCE_NAME", "HTML_NAME"]
+__all__ = ["ReportWriter", "REPORTS_DIR", "EVIDENCE_NAME", "HTML_NAME", "SARIF_NAME"]
 
 REPORTS_DIR = "reports"  # under the rootdir, beside the default reports/junit.xml
 EVIDENCE_NAME = "evidence.json"
 HTML_NAME = "report.html"
+SARIF_NAME = "results.sarif"
 
 
 def _now() -> str:
@@ -74,6 +77,7 @@ class ReportWriter:
         self.written: dict[str, Path] = {}
         self.problems: list[str] = []
         self.incomplete: str | None = None
+        self.document: dict[str, Any] | None = None
 
     # -- collecting ---------------------------------------------------------------------------------------------
 
@@ -144,7 +148,8 @@ class ReportWriter:
     def _run_info(self, exitstatus: int, state, incomplete: str | None) -> RunInfo:
         profile = getattr(state, "profile", None) if state is not None else None
         profile_dict = (dataclasses.asdict(profile) if dataclasses.is_dataclass(profile) else {})
-        reports = {"evidence": str(self.directory / EVIDENCE_NAME), "html": str(self.directory / HTML_NAME)}
+        reports = {"evidence": str(self.directory / EVIDENCE_NAME), "html": str(self.directory / HTML_NAME),
+                   "sarif": str(self.directory / SARIF_NAME)}
         if self.junit_path():
             reports["junit"] = str(self.junit_path())
         return RunInfo(
@@ -165,15 +170,24 @@ class ReportWriter:
         evidence = getattr(state, "evidence", None) if state is not None else None
         self.incomplete = self._incomplete(session, exitstatus, state, evidence)
         tests = sorted(self.outcomes.values(), key=lambda t: t.nodeid)
+        framework = self.config.getoption("direktiv_framework", None)
+        baseline = self.config.getoption("direktiv_baseline", None)
+        extras = {"framework": framework, "baseline": baseline.snapshot if baseline else None,
+                  "baseline_path": baseline.path if baseline else ""}
         try:
             verdicts = self._verdicts(session, evidence, getattr(state, "profile", None))
             document = evidence_document(evidence, verdicts, run=self._run_info(exitstatus, state, self.incomplete),
-                                         tests=tests)
+                                         tests=tests, **extras)
         except Exception as exc:  # still leave a report that says what went wrong
             reason = f"the report could not be built: {type(exc).__name__}: {scrub(str(exc))}"
             self.incomplete = "; ".join(r for r in (self.incomplete, reason) if r)
-            document = evidence_document(None, (), run=self._run_info(exitstatus, state, self.incomplete), tests=tests)
-        for kind, name, render in (("evidence", EVIDENCE_NAME, render_json), ("html", HTML_NAME, render_html)):
+            document = evidence_document(None, (), run=self._run_info(exitstatus, state, self.incomplete), tests=tests,
+                                         **extras)
+        self.document = document
+        from probes.sarif import render_sarif
+
+        for kind, name, render in (("evidence", EVIDENCE_NAME, render_json), ("html", HTML_NAME, render_html),
+                                   ("sarif", SARIF_NAME, render_sarif)):
             path = self.directory / name
             try:
                 self.written[kind] = write_atomic(path, render(document))
@@ -216,12 +230,36 @@ class ReportWriter:
             tr.write_line(f"expected configuration: {evidence.source}")
             for notice in evidence.notices:
                 tr.write_line(f"notice: {notice}", yellow=True)
+        self._framework_summary(tr)
+        self._drift_summary(tr)
         if self.incomplete:
             tr.write_line(f"INCOMPLETE: {self.incomplete}", yellow=True, bold=True)
         for problem in self.problems:
             tr.write_line(problem, red=True)
         junit = self.junit_path()
         tr.write_line(f"junit     {self._show(junit) if junit else '(not written: pass --junitxml PATH)'}")
-        for kind, label in (("evidence", "evidence"), ("html", "html")):
+        for kind, label in (("evidence", "evidence"), ("html", "html"), ("sarif", "sarif")):
             if kind in self.written:
                 tr.write_line(f"{label:<10}{self._show(self.written[kind])}")
+
+    def _framework_summary(self, tr) -> None:
+        view = (self.document or {}).get("framework")
+        if not view:
+            return
+        from probes.frameworks import terminal_lines
+
+        tr.write_sep("-", f"{view['title']} by requirement")
+        for status, line in terminal_lines(view):
+            tr.write_line(line, red=status == "fail", yellow=status == "error", green=status == "pass")
+
+    def _drift_summary(self, tr) -> None:
+        drift = (self.document or {}).get("drift")
+        if not drift:
+            return
+        sentences = drift.get("sentences") or []
+        base = drift.get("baseline") or {}
+        tr.write_sep("-", f"changed since baseline {base.get('path')} ({len(sentences)})")
+        for sentence in sentences:
+            tr.write_line(sentence, yellow=True)
+        if not sentences:
+            tr.write_line("nothing changed since the baseline", green=True)

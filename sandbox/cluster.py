@@ -800,7 +800,8 @@ def _certificate_objects(scenario: Scenario, authority: _Pki, data) -> list[dict
         objects.append({
             "apiVersion": "cert-manager.io/v1",
             "kind": "Certificate",
-            "metadata": {"name": spec.name, "namespace": spec.namespace},
+            "metadata": {"name": spec.name, "namespace": spec.namespace,
+                         **({"annotations": dict(scenario.objects.annotations)} if scenario.objects.annotations else {})},
             "spec": {"secretName": spec.name, "dnsNames": list(cert_spec.dns_names),
                      "usages": list(cert_spec.usages), "issuerRef": _issuer_ref(cert_spec.issuer)},
             "status": {
@@ -843,8 +844,11 @@ def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
             "apiVersion": "serving.knative.dev/v1", "kind": "Service",
             "metadata": {"name": name, "namespace": services_namespace,
                          "labels": {"networking.knative.dev/visibility": "cluster-local",
-                                    "direktiv.io/scope": "namespace"}},
-            "spec": {"template": {"spec": {"containers": [{"image": f"direktiv/{name}:v1"}]}}},
+                                    "direktiv.io/scope": "namespace"},
+                         **({"annotations": dict(o.annotations)} if o.annotations else {})},
+            "spec": {"template": {"spec": {"containers": [{
+                "image": f"direktiv/{name}:v1",
+                **({"env": [{"name": k, "value": v} for k, v in o.service_env]} if o.service_env else {})}]}}},
             "status": {"url": url, "address": {"url": url},
                        "conditions": [{"type": t, "status": "True"} for t in
                                       ("ConfigurationsReady", "Ready", "RoutesReady")]},

@@ -298,6 +298,9 @@ class ClusterObjects:
         knative_services: names of the knative services (serving.knative.dev/v1) in the services namespace.
         forbidden: (resource, namespace or None) pairs that RBAC forbids the suite to read, e.g.
             ``("services.serving.knative.dev", "direktiv-services-direktiv")``.
+        service_env: environment variables (name, value) of every knative Service's container, as people put
+            credentials there; no judgement reads them.
+        annotations: annotations put on every knative Service and every cert-manager Certificate.
     """
 
     cert_manager: bool = True
@@ -306,6 +309,8 @@ class ClusterObjects:
     delegation_targets: tuple[str, ...] = ("*",)
     knative_services: tuple[str, ...] = ("greeting", "hello-world")
     forbidden: tuple[tuple[str, str | None], ...] = ()
+    service_env: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

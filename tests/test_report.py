@@ -268,13 +268,16 @@ def test_free_text_is_scrubbed_of_private_keys(pki):
     assert scrub("-----BEGIN EC PRIVATE KEY-----\nAAAA") == "[redacted]"
 
 
-def test_a_key_inside_a_cluster_object_is_redacted(pki):
+def test_a_key_inside_a_cluster_object_is_redacted_or_dropped(pki):
     evidence = make_evidence(pki)
     leaky = ObjectRead("ConfigMap default/oops", value={"tls.key": pki.flow.key.bytes().decode(),
                                                          "raw": pki.api.key.bytes()})
-    evidence = replace(evidence, objects={**evidence.objects, "oops": leaky})
+    judged = ObjectRead("ConfigMap knative-serving-knative/config-contour",
+                        value={"default-tls-secret": pki.flow.key.bytes().decode(), "tls.key": pki.api.key.bytes()})
+    evidence = replace(evidence, objects={**evidence.objects, "oops": leaky, "config-contour": judged})
     doc = evidence_document(evidence, make_verdicts())
-    assert doc["objects"]["oops"]["value"] == {"tls.key": "[redacted]\n", "raw": "[redacted]"}
+    assert doc["objects"]["oops"]["value"] is None  # no judgement reads it: nothing of it is kept
+    assert doc["objects"]["config-contour"]["value"] == {"default-tls-secret": "[redacted]\n"}  # kept, and scrubbed
     assert_no_private_key(render_json(doc) + render_html(doc), pki)
 
 
@@ -303,7 +306,15 @@ def test_html_shows_failures_first_then_errors_then_the_matrix(pki):
     # catalog order: the cluster control first, then the endpoint one; each with its message (the fix)
     assert fail_section.index("K-SECRET-KEYPAIR") < fail_section.index("C-SAN-MATCH")
     assert "reissue it with those dnsNames" in fail_section
-    assert "Failures (2)" in fail_section and "Errors: could not observe (2)" in html_text[errors:matrix]
+    assert "Failures (2)" in fail_section and "Errors (2)" in html_text[errors:matrix]
+
+
+def test_the_error_category_has_one_name_everywhere(pki):
+    html_text = render_html(make_document(pki))
+    for other_name in ("not observed", "error (not observed)", "could not observe ("):
+        assert other_name not in html_text
+    assert '<b>2</b>error</div>' in html_text  # the count box
+    assert '<span style="--c:var(--error)">error: ' in html_text  # the matrix legend
 
 
 def test_html_matrix_colours_cells_by_verdict(pki):
@@ -336,15 +347,15 @@ def test_html_lists_each_endpoint_chain_and_a_timeline_of_served_and_stored_cert
     html_text = render_html(make_document(pki))
     chains = html_text[html_text.index('<section id="endpoints">'):html_text.index('<section id="timeline">')]
     assert "localhost" in chains and "direktiv-flow-hl.default" in chains and "has no ready pod" in chains
-    timeline = html_text[html_text.index('<section id="timeline">'):]
-    assert "<svg" in timeline and "now " in timeline
+    timeline = html_text[html_text.index('<section id="timeline">'):html_text.index('<section id="secrets">')]
+    assert "<svg" in timeline and 'class="now"' in timeline and "now: " in timeline
     table = make_document(pki)["certificates"].values()
     minted = [e for e in table if e["seen_in"] == ["client certificate 'self-signed-clone'"]]
     assert len(minted) == 1  # the probes' own client certificates stay out of the timeline
     assert timeline.count('<rect class="bar"') == len(table) - 1
-    assert "secret default/direktiv-cert-api tls.crt" in timeline  # stored only, and expired:
-    api_row = re.search(r"<title>api\n.*?</g>", timeline, re.DOTALL).group(0)
-    assert 'fill="#cf222e"' in api_row
+    assert "secret default/direktiv-cert-api" in timeline  # stored only, and expired:
+    api_row = re.search(r"<tr><td class=\"who\"><b>api</b>.*?</tr>", timeline, re.DOTALL).group(0)
+    assert 'fill="#cf222e"' in api_row and "expired" in api_row
 
 
 # -- atomic writes ----------------------------------------------------------------------------------------------
@@ -411,7 +422,7 @@ def read_reports(pytester):
     reports = pytester.path / "reports"
     doc = json.loads((reports / "evidence.json").read_text())
     html_text = (reports / "report.html").read_text()
-    assert sorted(os.listdir(reports)) == ["evidence.json", "junit.xml", "report.html"]  # no temp files left
+    assert sorted(os.listdir(reports)) == ["evidence.json", "junit.xml", "report.html", "results.sarif"]  # no temp files
     return doc, html_text
 
 
@@ -428,6 +439,7 @@ def test_plugin_writes_junit_evidence_and_html_with_a_summary(pytester, pki):
         "junit     reports/junit.xml",
         "evidence  reports/evidence.json",
         "html      reports/report.html",
+        "sarif     reports/results.sarif",
     ])
     xml = JUnitXml.fromfile(str(pytester.path / "reports" / "junit.xml"))
     cases = {case.name: {p.name: p.value for p in case.properties()} for suite in xml for case in suite}

@@ -14,7 +14,7 @@ from probes.catalog import CONTROLS
 from probes.controls import judge
 from probes.profile import INTERMEDIATE
 from probes.report import render_html
-from test_report import PKI, make_document, make_evidence
+from test_report import PKI, make_document, make_evidence, make_verdicts
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow decodes the screenshot: pip install pillow (test extra)")
 
@@ -61,11 +61,11 @@ def chromium(pytestconfig) -> str:
     return path
 
 
-def run_chromium(chromium: str, page: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_chromium(chromium: str, page: Path, workdir: Path, *args: str, window=WINDOW) -> subprocess.CompletedProcess:
     command = [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-        f"--user-data-dir={workdir / 'profile'}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--user-data-dir={workdir / 'profile'}", f"--window-size={window[0]},{window[1]}",
         "--enable-logging=stderr", "--v=0", *args, page.as_uri(),
     ]
     try:
@@ -145,3 +145,64 @@ def test_chromium_builds_the_dom_without_scripts(chromium, report_page, tmp_path
     assert '<table class="matrix">' in dom and "<svg" in dom
     assert "<script" not in dom
     assert dom.index('id="fails"') < dom.index('id="errors"') < dom.index('id="matrix"')
+
+
+# The whole page at the report's design width: tall enough to hold every section of the fixture's report.
+FULL_PAGE = (1400, 7000)
+# main is centred at max-width 1320 with 28 px padding: at 1400 px, x >= 1400 - 40 - 28 is outside the content box.
+CONTENT_RIGHT = 1400 - (1400 - 1320) // 2 - 28
+
+
+@pytest.fixture(scope="module")
+def audit_page(tmp_path_factory) -> Path:
+    """A report with every auditor section: the PCI DSS view, a baseline with changes, renewal times and a
+    certificate that would expire before its renewal, and long certificate names."""
+    import copy
+    import datetime as dt
+    from dataclasses import replace
+
+    from probes.drift import snapshot
+    from probes.evidence import ObjectRead
+    from probes.report import evidence_document
+
+    pki = PKI()
+    evidence = make_evidence(pki)
+    late = pki.lb.cert.not_valid_after_utc + dt.timedelta(days=3)
+    certificates = ObjectRead("cert-manager Certificates", value=[{
+        "metadata": {"name": "direktiv-lb", "namespace": "default"}, "spec": {"secretName": "direktiv-lb"},
+        "status": {"renewalTime": late.strftime("%Y-%m-%dT%H:%M:%SZ")}}])
+    evidence = replace(evidence, objects={**evidence.objects, "certificates": certificates})
+    before = copy.deepcopy(make_document(pki))
+    before["verdicts"]["C-SAN-MATCH"]["lb"]["status"] = "pass"
+    document = evidence_document(evidence, make_verdicts(), framework="pci-dss-4", baseline=snapshot(before),
+                                 baseline_path="reports/last-quarter/evidence.json")
+    page = tmp_path_factory.mktemp("audit") / "report.html"
+    page.write_text(render_html(document), encoding="utf-8")
+    return page
+
+
+def test_chromium_at_1400_px_shows_nothing_past_the_content_box(chromium, audit_page, tmp_path):
+    shot = tmp_path / "full.png"
+    done = run_chromium(chromium, audit_page, tmp_path, f"--screenshot={shot}", window=FULL_PAGE)
+    assert done.returncode == 0, f"chromium exited {done.returncode}: {done.stderr[-2000:]}"
+    assert console_messages(done.stderr) == []
+    image = Image.open(shot).convert("RGB")
+    pixels = image.load()
+    last_row = max(y for y in range(0, image.height, 4) if any(pixels[x, y] != (255, 255, 255)
+                                                                for x in range(0, image.width, 9)))
+    assert last_row < image.height - 50, "the report is taller than the screenshot: raise FULL_PAGE's height"
+    outside = [(x, y) for y in range(0, last_row, 2) for x in range(CONTENT_RIGHT + 2, image.width)
+               if pixels[x, y] != (255, 255, 255)]
+    assert outside == [], f"something is drawn right of the content box at 1400 px, e.g. at {outside[:3]}"
+
+
+def test_the_timeline_fits_any_width_and_keeps_whole_labels(audit_page):
+    import re
+
+    html_text = audit_page.read_text()
+    timeline = html_text[html_text.index('<section id="timeline">'):html_text.index('<section id="secrets">')]
+    svgs = re.findall(r"<svg[^>]*>", timeline)
+    assert svgs and all('viewBox="0 0 1000 24"' in tag and "width=" not in tag for tag in svgs)  # CSS: width 100%
+    assert "…" not in timeline  # no label is cut short
+    assert "served by lb; secret default/direktiv-lb; trust anchor of lb" in timeline
+    assert '<tr class=late>' in timeline and "expires before its renewal" in timeline
