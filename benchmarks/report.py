@@ -23,8 +23,11 @@ __all__ = [
     "REPLICAS",
     "REPLICAS_TARGET",
     "SSLYZE",
+    "first_probe",
     "judge_targets",
     "knative_key",
+    "median_run",
+    "phase_runs",
     "render_table",
     "replicas_key",
     "to_json",
@@ -82,13 +85,32 @@ def _ratio_target(paired: Paired | None, name: str, key: str, reference: str, go
     return Target(name, words, f"{_times(ratio.median)} [{_times(ratio.best)} - {_times(ratio.worst)}]", met)
 
 
+def phase_runs(phases: tuple[PhaseSplit, ...]) -> dict[str, list[PhaseSplit]]:
+    """The instrumented runs by series key, in the order they ran."""
+    grouped: dict[str, list[PhaseSplit]] = {}
+    for split in phases:
+        grouped.setdefault(split.key, []).append(split)
+    return grouped
+
+
+def median_run(runs: list[PhaseSplit]) -> PhaseSplit:
+    """The run whose wall time is the median (the lower middle one of an even number): its phases add up."""
+    ordered = sorted(runs, key=lambda r: r.wall)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def first_probe(runs: list[PhaseSplit]) -> Timing | None:
+    """Seconds from spawn to the first probe over the runs; None unless every run sent one."""
+    found = [r.first_probe for r in runs]
+    return None if not found or any(f is None for f in found) else Timing(tuple(found))
+
+
 def _first_probe_target(phases: tuple[PhaseSplit, ...], key: str, label: str) -> Target:
     name = f"start-up before the first probe is sent, {label}"
-    found = next((p for p in phases if p.key == key), None)
-    if found is None or found.first_probe is None:
+    timing = first_probe(phase_runs(phases).get(key, []))
+    if timing is None:
         return Target(name, f"< {FIRST_PROBE_TARGET:g} s", "not measured", None)
-    return Target(name, f"< {FIRST_PROBE_TARGET:g} s", _seconds(found.first_probe),
-                  found.first_probe < FIRST_PROBE_TARGET)
+    return Target(name, f"< {FIRST_PROBE_TARGET:g} s", _spread(timing), timing.median < FIRST_PROBE_TARGET)
 
 
 def judge_targets(paired: Paired | None, phases: tuple[PhaseSplit, ...]) -> tuple[Target, ...]:
@@ -156,20 +178,28 @@ def _paired_lines(paired: Paired) -> list[str]:
 
 
 def _phase_lines(phases: tuple[PhaseSplit, ...]) -> list[str]:
-    names = [p.name for p in phases[0].phases]
+    grouped = phase_runs(phases)
+    shown = {key: median_run(runs) for key, runs in grouped.items()}
+    names = [p.name for p in next(iter(shown.values())).phases]
     width = max(len(n) for n in names + ["first port-forward stream opened"])
-    column = max(12, *(len(p.key) for p in phases))
-    lines = ["per-phase split, one instrumented run each (seconds; the phases add up to the wall time):",
-             f"  {'phase':<{width}}" + "".join(f"{p.key:>{column + 2}}" for p in phases)]
+    column = max(12, *(len(key) for key in shown))
+    lines = ["per-phase split of instrumented runs (seconds; of a key run N times, the median-wall run; its phases "
+             "add up to its wall time):",
+             f"  {'phase':<{width}}" + "".join(f"{key:>{column + 2}}" for key in shown)]
     for i, name in enumerate(names):
-        lines.append(f"  {name:<{width}}" + "".join(f"{p.phases[i].seconds:>{column + 2}.3f}" for p in phases))
+        lines.append(f"  {name:<{width}}" + "".join(f"{p.phases[i].seconds:>{column + 2}.3f}" for p in shown.values()))
+
     def row(text: str, values) -> str:
-        return f"  {text:<{width}}" + "".join(
-            f"{'-' if v is None else f'{v:.3f}':>{column + 2}}" for v in values)
-    lines += [row("whole run (wall)", [p.wall for p in phases]),
-              row("first port-forward stream opened", [p.first_forward for p in phases]),
-              row("first probe sent", [p.first_probe for p in phases])]
-    lines += [f"  {p.key}: {p.label}; exit status {p.exit_code}, {p.summary}" for p in phases]
+        return f"  {text:<{width}}" + "".join(f"{'-' if v is None else f'{v:.3f}':>{column + 2}}" for v in values)
+
+    lines += [row("whole run (wall)", [p.wall for p in shown.values()]),
+              row("first port-forward stream opened", [p.first_forward for p in shown.values()]),
+              row("first probe sent", [p.first_probe for p in shown.values()])]
+    for key, runs in grouped.items():
+        timing = first_probe(runs)
+        spread = f"first probe {_spread(timing)} over {len(runs)} runs" if timing and len(runs) > 1 else \
+            f"{len(runs)} run"
+        lines.append(f"  {key}: {shown[key].label}; {spread}; exit status {shown[key].exit_code}, {shown[key].summary}")
     return lines
 
 

@@ -8,10 +8,10 @@ and the order turning from round to round: our suite with the sandbox inside its
 in a process of its own, sslyze's default scan of one endpoint (``api``, through a port-forward of that
 separate sandbox), our suite against 20 ready replicas per service and against 1000 knative hosts (each served
 in a process of its own), and the bare interpreter and the imports for reference. Ratios are paired round by
-round. One instrumented run of each of our kinds of run is cut into phases (``benchmarks.phases``), with the time
-to the first probe. It also installs sslyze if needed and measures the port-forward cost; testssl.sh on one
-endpoint is an optional extra. Progress goes to stderr, the table to stdout, everything to
-``reports/benchmark.json``.
+round. Instrumented runs (``benchmarks.phases``: the two conformant ones in every round, the scale ones once)
+cut our runs into phases and give the time to the first probe. It also installs sslyze if needed and measures
+the port-forward cost; testssl.sh on one endpoint is an optional extra. Progress goes to stderr, the table to
+stdout, everything to ``reports/benchmark.json``.
 
 Exit status: 0 when every step could be measured (targets met or not: timings are reported, never asserted),
 1 when a step failed (named under "not measured"), 2 for bad options.
@@ -52,7 +52,15 @@ from benchmarks.ours import (  # noqa: E402
 )
 from benchmarks.phases import measure_phases  # noqa: E402
 from benchmarks.process import SeparateSandbox, run_timed  # noqa: E402
-from benchmarks.records import Benchmark, Paired, ProcessRun, Series, ToolScan, ToolSetup  # noqa: E402
+from benchmarks.records import (  # noqa: E402
+    Benchmark,
+    Paired,
+    PhaseSplit,
+    ProcessRun,
+    Series,
+    ToolScan,
+    ToolSetup,
+)
 from benchmarks.report import (  # noqa: E402
     OURS_SANDBOX,
     OURS_SEPARATE,
@@ -207,21 +215,42 @@ def _compile_packages() -> None:
         raise RuntimeError(f"compileall exited with status {done.exit_code}: {done.stdout or done.stderr}")
 
 
-def _rounds(subjects: list[_Subject], runs: int, *, warmup: int = 0) -> Paired:
-    """Every subject once per round, the order turning by one each round; ``warmup`` rounds first, not kept."""
+def _instrumented(subject: _Subject, problems: list[str]) -> PhaseSplit | None:
+    try:
+        return measure_phases(subject.key, subject.label, subject.pytest_args, cwd=REPO_ROOT)
+    except Exception as exc:  # noqa: BLE001 - one failed instrumented run must not lose the rounds' figures
+        problems.append(f"instrumented run of {subject.key}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _rounds(subjects: list[_Subject], runs: int, *, warmup: int = 0, instrument: Sequence[_Subject] = (),
+            problems: list[str]) -> tuple[Paired, list[PhaseSplit]]:
+    """Every subject once per round, and one instrumented run of each of ``instrument``, the order turning by one
+    each round; ``warmup`` rounds of the subjects first, not kept."""
     for round_ in range(warmup):
         for subject in subjects:
             run = subject.run()
             _say(f"  warm-up {round_ + 1}/{warmup} {subject.key}: {run.wall:.2f} s wall")
+    jobs = [(s, False) for s in subjects] + [(s, True) for s in instrument]
     results: dict[str, list[ProcessRun]] = {s.key: [] for s in subjects}
+    splits: list[PhaseSplit] = []
     for round_ in range(runs):
-        turn = round_ % len(subjects)
-        for subject in subjects[turn:] + subjects[:turn]:
+        turn = round_ % len(jobs)
+        for subject, instrumented in jobs[turn:] + jobs[:turn]:
+            where = f"  round {round_ + 1}/{runs} {subject.key}"
+            if instrumented:
+                split = _instrumented(subject, problems)
+                if split is not None:
+                    splits.append(split)
+                    first = "none" if split.first_probe is None else f"{split.first_probe:.3f} s"
+                    _say(f"{where} (instrumented): {split.wall:.2f} s wall, first probe at {first}")
+                continue
             run = subject.run()
             results[subject.key].append(run)
-            _say(f"  round {round_ + 1}/{runs} {subject.key}: {run.wall:.2f} s wall, {run.cpu:.2f} s CPU"
+            _say(f"{where}: {run.wall:.2f} s wall, {run.cpu:.2f} s CPU"
                  + ("" if run.completed else f" (did not complete: {run.summary})"))
-    return Paired(runs, tuple(Series(s.key, s.label, s.command, tuple(results[s.key])) for s in subjects))
+    paired = Paired(runs, tuple(Series(s.key, s.label, s.command, tuple(results[s.key])) for s in subjects))
+    return paired, splits
 
 
 def _testssl_scan(setup: ToolSetup, sandbox: SeparateSandbox, endpoint: str) -> ToolScan:
@@ -311,21 +340,29 @@ def run(args: argparse.Namespace, command: str) -> Benchmark:
                      _Subject("python-imports", f"python -c {IMPORTS!r}", f"python -c {shlex.quote(IMPORTS)}",
                               lambda: _python_run(IMPORTS))]
         _step(problems, f"compiling {', '.join(_PACKAGES)} (python -m compileall)", _compile_packages)
-        paired = _step(problems, f"{args.warmup} + {args.runs} rounds of {len(subjects)} whole-process runs",
-                       lambda: _rounds(subjects, args.runs, warmup=args.warmup))
+        # The two conformant runs are instrumented in every round (the first-probe target is their median); the
+        # scale runs, which take many seconds, once after the rounds.
+        every_round = [] if args.no_phases else [s for s in subjects if s.key in (OURS_SANDBOX, OURS_SEPARATE)]
+        once = [] if args.no_phases else [s for s in subjects if s.pytest_args and s not in every_round]
+        done = _step(problems, f"{args.warmup} + {args.runs} rounds of {len(subjects)} whole-process runs"
+                               f" and {len(every_round)} instrumented ones",
+                     lambda: _rounds(subjects, args.runs, warmup=args.warmup, instrument=every_round,
+                                     problems=problems))
+        if done is not None:
+            paired, splits = done
+            phases += splits
         if paired is not None:
             for series in paired.series:
                 if not series.completed:
                     failed = next(r for r in series.runs if not r.completed)
                     problems.append(f"{series.key}: a run did not complete: {failed.summary}")
 
-        if not args.no_phases:
-            for subject in (s for s in subjects if s.pytest_args):
-                split = _step(problems, f"instrumented run of {subject.key}",
-                              lambda: measure_phases(subject.key, subject.label, subject.pytest_args, cwd=REPO_ROOT))
-                if split is not None:
-                    phases.append(split)
-                    _say(f"  {split.wall:.2f} s, first probe at {split.first_probe or float('nan'):.3f} s")
+        for subject in once:
+            _say(f"instrumented run of {subject.key}")
+            split = _instrumented(subject, problems)
+            if split is not None:
+                phases.append(split)
+                _say(f"  {split.wall:.2f} s, first probe at {split.first_probe or float('nan'):.3f} s")
         if "testssl.sh" in tools and separate is not None:
             scan = _step(problems, f"testssl.sh on {args.tool_endpoint}",
                          lambda: _testssl_scan(tools["testssl.sh"], separate, args.tool_endpoint))

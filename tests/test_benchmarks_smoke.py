@@ -37,8 +37,11 @@ from benchmarks.report import (
     OURS_SANDBOX,
     OURS_SEPARATE,
     SSLYZE,
+    first_probe,
     judge_targets,
     knative_key,
+    median_run,
+    phase_runs,
     render_table,
     replicas_key,
     to_json,
@@ -259,9 +262,9 @@ def _series(key: str, *walls: float, failed: int | None = None) -> Series:
                   tuple(_run(w, completed=i != failed) for i, w in enumerate(walls)))
 
 
-def _phase_split(key: str, first_probe: float | None) -> PhaseSplit:
-    phases = tuple(Phase(name, 0.25) for name, _, _ in PHASES)
-    return PhaseSplit(key, key, 2.0, phases, first_probe, first_probe, 0, "142 passed in 1.00s")
+def _phase_split(key: str, first_probe: float | None, wall: float = 2.0) -> PhaseSplit:
+    phases = tuple(Phase(name, wall / len(PHASES)) for name, _, _ in PHASES)
+    return PhaseSplit(key, key, wall, phases, first_probe, first_probe, 0, "142 passed in 1.00s")
 
 
 def _paired(**changes) -> Paired:
@@ -297,6 +300,21 @@ def test_every_target_is_met_missed_or_not_measured():
     assert [t.met for t in nothing] == [None] * 6 and {t.measured for t in nothing} == {"not measured"}
     failed = judge_targets(_paired(**{knative_key(1000): _series(knative_key(1000), 6.0, 7.0, 4.0, failed=0)}), ())
     assert failed[4].met is None
+
+
+def test_first_probe_is_the_median_over_the_instrumented_runs_and_the_table_shows_the_median_run():
+    runs = (_phase_split(OURS_SEPARATE, 0.7, wall=2.4), _phase_split(OURS_SEPARATE, 0.5, wall=1.8),
+            _phase_split(OURS_SEPARATE, 0.55, wall=2.0), _phase_split(knative_key(1000), 0.8, wall=6.0))
+    grouped = phase_runs(runs)
+    assert list(grouped) == [OURS_SEPARATE, knative_key(1000)] and len(grouped[OURS_SEPARATE]) == 3
+    assert median_run(grouped[OURS_SEPARATE]).wall == 2.0 and median_run(grouped[OURS_SEPARATE][:2]).wall == 1.8
+    assert first_probe(grouped[OURS_SEPARATE]).median == 0.55
+    assert first_probe([_phase_split(OURS_SEPARATE, None)]) is None and first_probe([]) is None
+    target = judge_targets(None, runs)[3]
+    assert (target.measured, target.met) == ("550 ms [500 ms - 700 ms]", True)
+    text = "\n".join(render_table(_bench(None, runs)))
+    assert "first probe 550 ms [500 ms - 700 ms] over 3 runs" in text
+    assert "    2.000" in text and "    6.000" in text  # the median run's wall, and the single scale run's
 
 
 def _bench(paired: Paired | None, phases=()) -> Benchmark:
