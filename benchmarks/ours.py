@@ -1,71 +1,79 @@
-"""Our own figures: the whole suite as a subprocess, the evidence gathering in-process, and the knative scale.
+"""Our own runs as whole processes, and what the comparison scans need from a sandbox.
 
-The suite is timed exactly as a user runs it (``pytest suites/ --sandbox conformant``, wall time from start to
-exit). The gathering is ``probes.observe.gather`` against a sandbox started in this process with
-``sandbox.cluster.start_sandbox``, the kubeconfig loaded and the topology derived beforehand (as
-``probes.session.gather_from_options`` does before it calls ``gather``).
+The suite runs exactly as a user runs it, from the repository root with the suite's interpreter:
+``pytest suites/ --sandbox conformant`` (the sandbox inside the suite's process), or ``pytest`` with the arguments
+that ``python -m sandbox up`` prints (the sandbox in a process of its own). ``gather_target`` prepares what the
+in-process comparisons need (kubeconfig loaded, release read, topology derived, as ``probes.session`` does).
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import types
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
-from benchmarks.records import ScaleRow, SuiteRun, Timing, time_runs
-from probes.controls import judge
-from probes.evidence import Evidence, Probe
+from benchmarks.process import judge_pytest, run_timed
+from benchmarks.records import ProcessRun
 from probes.kube import Cluster
-from probes.observe import ObserveOptions, gather
+from probes.observe import ObserveOptions
 from probes.profile import Profile, load_profile
 from probes.session import expected_configuration
 from probes.timeouts import Timeouts
 from probes.topology import Topology, derive_topology
 
 __all__ = [
+    "QUIET",
     "REPO_ROOT",
-    "SUITE_COMMAND",
+    "SCENARIO",
+    "STEP_TIMEOUT",
+    "SUITE_TIMEOUT",
     "GatherTarget",
     "deployed_endpoints",
     "gather_target",
-    "knative_scenario",
-    "measure_knative_scale",
-    "time_gather",
-    "time_suite",
+    "load_target",
+    "run_suite",
+    "sandbox_pytest_args",
+    "sandbox_up_command",
+    "suite_command",
+    "variant_up_command",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The command issue 7 times, run with the suite's own interpreter from the repository root.
-SUITE_COMMAND = ("-m", "pytest", "suites/", "--sandbox", "conformant", "-q", "-p", "no:cacheprovider")
-# One suite run takes seconds; a minute means something hangs.
+SCENARIO = "conformant"
+# Appended to every suite run: quiet, as issue 7 timed it, and no cache writes between runs.
+QUIET = ("-q", "-p", "no:cacheprovider")
+# One suite run takes seconds; two minutes means something hangs (1000 knative hosts included).
 SUITE_TIMEOUT = 120.0
 # The suite's default per-step limit (probes.plugin DEFAULT_TIMEOUT).
 STEP_TIMEOUT = 5.0
-SNI_CONTROL = "N-SNI-COVERAGE"
 
 
-def time_suite(runs: int, *, python: str = sys.executable, cwd: Path = REPO_ROOT,
-               timeout: float = SUITE_TIMEOUT) -> SuiteRun:
-    """Run the conformant suite ``runs`` times as a subprocess; a run past ``timeout`` counts as exit 124."""
-    samples, codes, summary = [], [], ""
-    for _ in range(runs):
-        start = time.perf_counter()
-        try:
-            done = subprocess.run([python, *SUITE_COMMAND], cwd=cwd, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
-            code, out = done.returncode, done.stdout
-        except subprocess.TimeoutExpired as exc:
-            code = 124
-            out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            out += f"\n(stopped after {timeout:.0f} s)"
-        samples.append(time.perf_counter() - start)
-        codes.append(code)
-        lines = [line.strip("= ") for line in out.strip().splitlines() if line.strip()]
-        summary = lines[-1] if lines else ""
-    return SuiteRun(Timing(tuple(samples)), tuple(codes), summary)
+def sandbox_pytest_args(scenario: str = SCENARIO) -> list[str]:
+    """pytest's arguments for a run with the sandbox inside the suite's process."""
+    return ["suites/", "--sandbox", scenario]
+
+
+def suite_command(pytest_args: Sequence[str], *, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "pytest", *pytest_args, *QUIET]
+
+
+def sandbox_up_command(kubeconfig: Path, scenario: str = SCENARIO, *, python: str = sys.executable) -> list[str]:
+    """``python -m sandbox up``: a named scenario in a process of its own, as a user starts it."""
+    return [python, "-m", "sandbox", "up", "--scenario", scenario, "--kubeconfig", str(kubeconfig)]
+
+
+def variant_up_command(kubeconfig: Path, variant: str, *, python: str = sys.executable) -> list[str]:
+    """The benchmark's own launcher for a scale variant (``knative-1000``, ``replicas-20``): same lines, same
+    serving as ``python -m sandbox up``."""
+    return [python, "-m", "benchmarks.variants", variant, "--kubeconfig", str(kubeconfig)]
+
+
+def run_suite(pytest_args: Sequence[str], *, python: str = sys.executable, cwd: Path = REPO_ROOT,
+              timeout: float = SUITE_TIMEOUT) -> ProcessRun:
+    """One whole-process run of the suite (completed: pytest exited 0, every control passed)."""
+    return run_timed(suite_command(pytest_args, python=python), timeout=timeout, cwd=cwd).process_run(judge_pytest)
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,15 @@ def _ca_key_secret(suite_args) -> tuple[str, str] | None:
 
 
 def gather_target(running, *, profile: str = "intermediate", timeout: float = STEP_TIMEOUT) -> GatherTarget:
-    """Load the sandbox's kubeconfig, read the release, derive the topology, as the suite does."""
+    """Load a sandbox's kubeconfig, read the release, derive the topology, as the suite does."""
+    return load_target(running.kubeconfig_path, running.suite_args, profile=profile, timeout=timeout)
+
+
+def load_target(kubeconfig: Path, suite_args: Sequence[str], *, profile: str = "intermediate",
+                timeout: float = STEP_TIMEOUT) -> GatherTarget:
+    """``gather_target`` for any kubeconfig, ``suite_args`` giving its ``--ca-key-secret``."""
     timeouts = Timeouts.uniform(timeout)
-    cluster = Cluster.from_kubeconfig(running.kubeconfig_path, timeouts=timeouts)
+    cluster = Cluster.from_kubeconfig(str(kubeconfig), timeouts=timeouts)
     try:
         opt = types.SimpleNamespace(values=None, namespace="default", release="direktiv")
         expected = expected_configuration(cluster, opt)
@@ -105,43 +119,9 @@ def gather_target(running, *, profile: str = "intermediate", timeout: float = ST
         cluster.close()
         raise
     loaded = load_profile(profile)
-    options = ObserveOptions(timeouts=timeouts, profile=loaded, ca_key_secret=_ca_key_secret(running.suite_args))
+    options = ObserveOptions(timeouts=timeouts, profile=loaded, ca_key_secret=_ca_key_secret(suite_args))
     return GatherTarget(cluster, topology, options, loaded)
-
-
-def time_gather(target: GatherTarget, runs: int, *, topology: Topology | None = None) -> tuple[Timing, Evidence]:
-    """Median-able timings of ``gather`` and the last evidence."""
-    chosen = topology or target.topology
-    timing, evidence = time_runs(lambda: gather(target.cluster, chosen, target.options), runs)
-    return timing, evidence
 
 
 def deployed_endpoints(topology: Topology) -> tuple[str, ...]:
     return tuple(spec.id for spec in topology.endpoints if spec.deployed)
-
-
-def knative_scenario(hosts: int, base: str = "conformant"):
-    """The ``base`` scenario with ``hosts`` knative services named ``svc-0001``... ."""
-    from sandbox.scenarios import scenario
-
-    found = scenario(base)
-    names = tuple(f"svc-{i:04d}" for i in range(1, hosts + 1))
-    return replace(found, name=f"{base}-{hosts}-knative", objects=replace(found.objects, knative_services=names))
-
-
-def measure_knative_scale(hosts: int, runs: int = 1) -> ScaleRow:
-    """Start the conformant sandbox with ``hosts`` knative services and time the knative endpoint's evidence."""
-    from sandbox.cluster import start_sandbox
-
-    with start_sandbox(knative_scenario(hosts)) as running:
-        target = gather_target(running)
-        try:
-            knative_only = replace(target.topology,
-                                   endpoints=tuple(s for s in target.topology.endpoints if s.id == "knative"))
-            timing, evidence = time_gather(target, runs, topology=knative_only)
-        finally:
-            target.cluster.close()
-    knative = evidence.endpoints.get("knative")
-    handshakes = sum(1 for _, attempt in (knative.attempts() if knative else ()) if attempt.key.probe is Probe.SNI)
-    verdict = judge(SNI_CONTROL, "knative", evidence, target.profile)
-    return ScaleRow(hosts=hosts, knative_seconds=timing, handshakes=handshakes, verdict=verdict.status.value)

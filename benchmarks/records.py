@@ -9,12 +9,15 @@ from enum import Enum
 from typing import Callable
 
 __all__ = [
-    "ForwardCost",
     "Benchmark",
+    "ForwardCost",
     "Machine",
-    "ScaleRow",
+    "Paired",
+    "Phase",
+    "PhaseSplit",
+    "ProcessRun",
+    "Series",
     "SetupState",
-    "SuiteRun",
     "Target",
     "Timing",
     "ToolScan",
@@ -25,10 +28,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds taken by repeated runs of one thing.
+    """Repeated measurements of one thing: seconds, or a ratio of seconds.
 
     Attributes:
-        samples: the seconds of each run, in the order they ran (the first one includes any warm-up).
+        samples: each run's figure, in the order they ran (the first one includes any warm-up).
     """
 
     samples: tuple[float, ...]
@@ -40,6 +43,10 @@ class Timing:
     @property
     def best(self) -> float:
         return min(self.samples) if self.samples else float("nan")
+
+    @property
+    def worst(self) -> float:
+        return max(self.samples) if self.samples else float("nan")
 
 
 def time_runs(fn: Callable[[], object], runs: int) -> tuple[Timing, object]:
@@ -55,17 +62,130 @@ def time_runs(fn: Callable[[], object], runs: int) -> tuple[Timing, object]:
 
 
 @dataclass(frozen=True)
-class SuiteRun:
-    """The whole suite, run N times.
+class ProcessRun:
+    """One complete run of a command, from spawn to exit, as ``/usr/bin/time`` measures it.
 
     Attributes:
-        timing: wall seconds from process start to exit, per run.
-        exit_codes: pytest's exit status per run (0: every control passed).
-        summary: pytest's last line of the last run, e.g. ``113 passed in 2.70s``.
+        wall: seconds from just before the fork to the reaping of the exited process.
+        user: the process's user CPU seconds, its waited-for children included (the rusage of ``wait4``).
+        sys: the same in the kernel.
+        exit_code: the exit status; 124 when it was stopped at its timeout (as ``timeout(1)`` says), minus the
+            signal's number when a signal ended it.
+        completed: the run did its whole job: pytest exited 0 (every control passed), sslyze's scan COMPLETED.
+        summary: one line: pytest's last line, sslyze's scan summary, or why the run failed.
     """
 
-    timing: Timing
-    exit_codes: tuple[int, ...]
+    wall: float
+    user: float
+    sys: float
+    exit_code: int
+    completed: bool
+    summary: str
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
+
+@dataclass(frozen=True)
+class Series:
+    """One command's whole-process runs, one per round.
+
+    Attributes:
+        key: a short name the targets refer to (``ours-sandbox``, ``ours-separate``, ``sslyze-api``, ...).
+        label: what ran, in words, for the table.
+        command: the command line as a user would type it (paths as run).
+        runs: each run, round by round.
+    """
+
+    key: str
+    label: str
+    command: str
+    runs: tuple[ProcessRun, ...]
+
+    @property
+    def wall(self) -> Timing:
+        return Timing(tuple(r.wall for r in self.runs))
+
+    @property
+    def cpu(self) -> Timing:
+        return Timing(tuple(r.cpu for r in self.runs))
+
+    @property
+    def completed(self) -> bool:
+        """Every run did its whole job."""
+        return bool(self.runs) and all(r.completed for r in self.runs)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Several commands run round by round: in each round every series ran once, back to back (the order turning
+    from round to round), so one round's figures share the machine's load of that moment.
+
+    Attributes:
+        rounds: how many rounds ran.
+        series: every command's runs.
+    """
+
+    rounds: int
+    series: tuple[Series, ...]
+
+    def get(self, key: str) -> Series | None:
+        return next((s for s in self.series if s.key == key), None)
+
+    def ratios(self, key: str, reference: str) -> tuple[float | None, ...]:
+        """Per round: the wall time of ``key`` over that of ``reference`` (None where either did not complete)."""
+        mine, theirs = self.get(key), self.get(reference)
+        if mine is None or theirs is None:
+            return ()
+        return tuple(a.wall / b.wall if a.completed and b.completed and b.wall > 0 else None
+                     for a, b in zip(mine.runs, theirs.runs))
+
+    def ratio(self, key: str, reference: str) -> Timing | None:
+        """The per-round ratios as a timing-like record (median, min-max); None unless every round has one."""
+        found = self.ratios(key, reference)
+        if not found or any(r is None for r in found):
+            return None
+        return Timing(tuple(found))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a run, between two moments the instrumented run recorded.
+
+    Attributes:
+        name: what happens in it.
+        seconds: how long it took.
+    """
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PhaseSplit:
+    """One instrumented whole-process run cut into phases that add up to its wall time.
+
+    Attributes:
+        key: the series it instruments (``ours-sandbox``, ...).
+        label: what ran, in words.
+        wall: the run's wall time, spawn to exit.
+        phases: the phases in order; their seconds add up to ``wall``.
+        first_forward: seconds from spawn to the first port-forward stream opened (the first connection whose
+            stack passes through ``probes/forward.py``), None when there was none.
+        first_probe: seconds from spawn to the first probe's connection (the first TCP connect made from a probe
+            module: ``probes/tls.py``, ``hello.py``, ``plaintext.py``, ``https.py``), None when there was none.
+        exit_code: pytest's exit status.
+        summary: pytest's last line.
+    """
+
+    key: str
+    label: str
+    wall: float
+    phases: tuple[Phase, ...]
+    first_forward: float | None
+    first_probe: float | None
+    exit_code: int
     summary: str
 
 
@@ -163,6 +283,7 @@ class ToolScan:
             testssl.sh: exit status below 2 and a "Done" line), None when it did not run.
         client_certificate: the endpoint's client certificate was given to the tool (mTLS endpoints).
         detail: one sentence: what the tool reported, or why it did not run.
+        process: the tool's whole run (wall and CPU seconds, exit status), None when it did not run.
     """
 
     tool: str
@@ -171,29 +292,12 @@ class ToolScan:
     completed: bool | None
     client_certificate: bool
     detail: str
-
-
-@dataclass(frozen=True)
-class ScaleRow:
-    """The N-SNI-COVERAGE evidence for one number of knative services.
-
-    Attributes:
-        hosts: knative services in the sandbox (one SNI handshake each).
-        knative_seconds: gathering restricted to the knative endpoint (secrets, objects, one port-forward per
-            handshake): the N-SNI-COVERAGE evidence alone.
-        handshakes: SNI handshakes the evidence holds.
-        verdict: the N-SNI-COVERAGE verdict on that evidence (``pass`` expected).
-    """
-
-    hosts: int
-    knative_seconds: Timing
-    handshakes: int
-    verdict: str
+    process: ProcessRun | None = None
 
 
 @dataclass(frozen=True)
 class Target:
-    """One target of issue 7, met or not.
+    """One target of issue 15, met or not.
 
     Attributes:
         name: what is measured.
@@ -215,38 +319,25 @@ class Benchmark:
     Attributes:
         machine: where it ran.
         command: the command line that produced it.
-        scenario: the sandbox scenario measured.
-        runs: N of the medians.
-        suite: the whole suite's runs, None when skipped.
-        gather: the evidence gathering's runs, None when skipped or failed.
-        endpoints: the endpoint IDs the gathering observed (deployed ones).
-        probes: the attempts (handshakes, plaintext, gRPC and HTTP probes) in one gathering.
+        scenario: the sandbox scenario of the paired runs (``conformant``).
+        endpoints: the endpoint IDs our runs check (deployed ones).
+        paired: the whole-process runs, round by round; None when they could not run.
+        phases: one instrumented run per kind of our runs, cut into phases.
         forward: the port-forward cost, None when skipped or failed.
         tools: the comparison tools' setup.
-        scans: each comparison scan, per tool and endpoint.
-        scale: the N-SNI-COVERAGE evidence per number of knative hosts.
-        targets: issue 7's targets, met or not.
+        scans: the unpaired extra scans (testssl.sh), per tool and endpoint.
+        targets: issue 15's targets, met or not.
         problems: steps that could not be measured, one sentence each.
     """
 
     machine: Machine
     command: str
     scenario: str
-    runs: int
-    suite: SuiteRun | None
-    gather: Timing | None
     endpoints: tuple[str, ...]
-    probes: int
+    paired: Paired | None
+    phases: tuple[PhaseSplit, ...]
     forward: ForwardCost | None
     tools: tuple[ToolSetup, ...]
     scans: tuple[ToolScan, ...]
-    scale: tuple[ScaleRow, ...]
     targets: tuple[Target, ...]
     problems: tuple[str, ...] = ()
-
-    @property
-    def per_endpoint(self) -> float | None:
-        """Our evidence-gathering time divided by the number of endpoints it covered."""
-        if self.gather is None or not self.endpoints:
-            return None
-        return self.gather.median / len(self.endpoints)
