@@ -10,6 +10,7 @@ One misconfiguration fails the most specific control: a judge that lacks the fac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Mapping
@@ -515,10 +516,15 @@ def _forbidden_suites(ev, ep, pod, profile, what: str, forbidden, fix: str):
     return offers.judge(ep, pod, what, fix)
 
 
+@functools.lru_cache(maxsize=None)
+def _weak_codes(profile: Profile) -> frozenset[int]:
+    return frozenset(code for v in SUITE_SCAN_VERSIONS for code in weak_suites(profile, v))
+
+
 def _weak_refused(ev, ep, pod, profile):
-    weak = {v: set(weak_suites(profile, v)) for v in SUITE_SCAN_VERSIONS}
+    weak = _weak_codes(profile)
     return _forbidden_suites(ev, ep, pod, profile, f"weak cipher suites ({', '.join(profile.weak_cipher_families)})",
-                             lambda code: any(code in codes for codes in weak.values()),
+                             weak.__contains__,
                              "remove them from the server's cipher suite list")
 
 

@@ -61,8 +61,10 @@ CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 _READ_CHUNK = 32 * 1024
 # Bytes buffered per direction before we stop reading the other side: back-pressure, not unbounded queues.
 _HIGH_WATER = 256 * 1024
-# How often an idle pump without a wake-up socket, or the accept loop, looks at the stop flag.
+# How often an idle pump without a wake-up socket looks at the stop flag.
 _POLL = 0.1
+# How often an idle forward's accept loop looks at its stop flag (close() wakes it at once anyway).
+_ACCEPT_POLL = 1.0
 # An idle pump with a wake-up socket sleeps until its grace period ends or it is woken, but at most this long (a
 # safety net: hundreds of lingering pumps each polling every _POLL cost real CPU at a thousand streams).
 _IDLE_WAIT = 1.0
@@ -527,7 +529,9 @@ class PortForwarder:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
-        self._listener.settimeout(_POLL)
+        # close() shuts the listener down, which wakes a blocked accept() at once: the timeout is only a safety net,
+        # and a long one, since every open forward's acceptor would otherwise wake many times a second.
+        self._listener.settimeout(_ACCEPT_POLL)
         self.address: tuple[str, int] = self._listener.getsockname()
         self._acceptor = threading.Thread(
             target=self._accept_loop, name=f"forward-accept-{pod}:{port}", daemon=True

@@ -24,6 +24,7 @@ count it as refused.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
@@ -178,12 +179,14 @@ def _family_suites(family: str, version: TLSVersion) -> tuple[int, ...]:
     return suites_in_family(family, version=version)
 
 
+@functools.lru_cache(maxsize=None)
 def weak_suites(profile: Profile, version: TLSVersion) -> tuple[int, ...]:
     """Every suite of the profile's weak families a server could pick at ``version``, by IANA code."""
     return tuple(dict.fromkeys(code for family in profile.weak_cipher_families
                                for code in _family_suites(family, version)))
 
 
+@functools.lru_cache(maxsize=None)
 def forbidden_suites(profile: Profile, version: TLSVersion) -> tuple[int, ...]:
     """What a server must refuse at ``version``: the weak suites, and (where T-FORWARD-SECRECY is judged) every
     suite without forward secrecy."""

@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -464,11 +465,22 @@ class CertificateFacts(_Record):
 
 
 def certificate_facts(cert: CertificateInput, *, source: str = "certificate") -> CertificateFacts:
-    """The facts of one certificate (parsed, DER or PEM).
+    """The facts of one certificate (parsed, DER or PEM); the same bytes give the same facts, computed once.
 
     Raises:
         CertificateError: naming ``source`` when the bytes are not a certificate or an extension cannot be parsed.
     """
+    if isinstance(cert, (bytes, str)):
+        return _facts_of_bytes(cert, source)
+    return _certificate_facts(cert, source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _facts_of_bytes(data: bytes | str, source: str) -> CertificateFacts:
+    return _certificate_facts(data, source)
+
+
+def _certificate_facts(cert: CertificateInput, source: str) -> CertificateFacts:
     cert = load_certificate(cert, source=source)
     try:
         dns, ips, san_critical = _sans(cert)

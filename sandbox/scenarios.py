@@ -21,6 +21,7 @@ to the letter; every other scenario breaks one control (and lists what necessari
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping, TypeVar
@@ -354,8 +355,8 @@ class Scenario:
 
     @property
     def values(self) -> dict:
-        """The user values as a mapping (parsed from :attr:`values_yaml`)."""
-        return yaml.safe_load(self.values_yaml) or {}
+        """The user values as a mapping (parsed from :attr:`values_yaml`; a fresh copy each time)."""
+        return copy.deepcopy(_parsed_values(self.values_yaml))
 
     @property
     def services_namespace(self) -> str:
@@ -389,6 +390,11 @@ class Scenario:
 
 
 # -------------------------------------------------------------------------------------------- building blocks
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_values(values_yaml: str) -> dict:
+    return yaml.safe_load(values_yaml) or {}
 
 
 def _dump(values: Mapping[str, Any]) -> str:
