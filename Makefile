@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m pytest suites/ --sandbox conformant -p no:cacheprovider
+	$(VENV)/bin/python -m pytest suites/ --direktiv-sandbox conformant -p no:cacheprovider
 
 test: $(STAMP)
 	@$(VENV)/bin/python -c 'import sys; from sandbox.servers import go_available; sys.exit(not go_available())' || \

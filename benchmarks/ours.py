@@ -1,6 +1,6 @@
 """Our own figures: the whole suite as a subprocess, the evidence gathering in-process, and the knative scale.
 
-The suite is timed exactly as a user runs it (``pytest suites/ --sandbox conformant``, wall time from start to
+The suite is timed exactly as a user runs it (``pytest suites/ --direktiv-sandbox conformant``, wall time from start to
 exit). The gathering is ``probes.observe.gather`` against a sandbox started in this process with
 ``sandbox.cluster.start_sandbox``, the kubeconfig loaded and the topology derived beforehand (as
 ``probes.session.gather_from_options`` does before it calls ``gather``).
@@ -39,10 +39,10 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The command issue 7 times, run with the suite's own interpreter from the repository root.
-SUITE_COMMAND = ("-m", "pytest", "suites/", "--sandbox", "conformant", "-q", "-p", "no:cacheprovider")
+SUITE_COMMAND = ("-m", "pytest", "suites/", "--direktiv-sandbox", "conformant", "-q", "-p", "no:cacheprovider")
 # One suite run takes seconds; a minute means something hangs.
 SUITE_TIMEOUT = 120.0
-# The suite's default per-step limit (probes.plugin DEFAULT_TIMEOUT).
+# The suite's default per-step limit (probes.options DEFAULT_TIMEOUT).
 STEP_TIMEOUT = 5.0
 SNI_CONTROL = "N-SNI-COVERAGE"
 
@@ -75,7 +75,7 @@ class GatherTarget:
     Attributes:
         cluster: the sandbox's cluster (close it when done).
         topology: the expected topology, from the release in the sandbox.
-        options: the options the suite would use (its default timeout, the scenario's --ca-key-secret).
+        options: the options the suite would use (its default timeout, the scenario's --direktiv-ca-key-secret).
         profile: the TLS profile the verdicts use.
     """
 
@@ -87,8 +87,8 @@ class GatherTarget:
 
 def _ca_key_secret(suite_args) -> tuple[str, str] | None:
     args = list(suite_args)
-    if "--ca-key-secret" in args and args.index("--ca-key-secret") + 1 < len(args):
-        namespace, _, name = args[args.index("--ca-key-secret") + 1].partition("/")
+    if "--direktiv-ca-key-secret" in args and args.index("--direktiv-ca-key-secret") + 1 < len(args):
+        namespace, _, name = args[args.index("--direktiv-ca-key-secret") + 1].partition("/")
         return namespace, name
     return None
 

@@ -113,7 +113,7 @@ def render_table(bench: Benchmark) -> list[str]:
     ours: list[tuple[str, str]] = []
     if bench.suite is not None:
         codes = sorted(set(bench.suite.exit_codes))
-        ours.append(("whole suite, pytest suites/ --sandbox conformant (wall)", _seconds(bench.suite.timing.median)))
+        ours.append(("whole suite, pytest suites/ --direktiv-sandbox conformant (wall)", _seconds(bench.suite.timing.median)))
         ours.append(("  pytest's summary / exit status", f"{bench.suite.summary} / {','.join(map(str, codes))}"))
     if bench.gather is not None:
         ours.append((f"evidence gathering: {len(bench.endpoints)} endpoints, {bench.probes} probes",
