@@ -40,8 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         defaults.append(f"--rootdir={os.getcwd()}")
     if not _given(args, "-c", "--config-file", "--inifile"):
         defaults.append(f"--config-file={os.devnull}")  # pytest's way of saying: no ini file
+    suites = suite_directory()
+    _forget_own_package()
     # The cache would go to the rootdir as .pytest_cache/; a conformance run has no use for --lf across runs.
-    return int(pytest.main(["-p", "no:cacheprovider", *defaults, *args, str(suite_directory())]))
+    return int(pytest.main(["-p", "no:cacheprovider", *defaults, *args, str(suites)]))
+
+
+def _forget_own_package() -> None:
+    """pytest rewrites the asserts of a plugin distribution's modules and warns about each one it finds imported
+    already, as this command's own package is by now. Nothing in it needs rewriting: it leaves ``sys.modules``
+    (the code running now keeps its module objects), and pytest imports what it needs afresh."""
+    for name in [n for n in sys.modules if n == __package__ or n.startswith(f"{__package__}.")]:
+        del sys.modules[name]
 
 
 if __name__ == "__main__":

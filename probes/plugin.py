@@ -191,6 +191,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 "run it with `pytest suites/ ...` in a checkout, `pytest --pyargs direktiv_tls_conformance.suites "
                 f"...` or `{TOOL_NAME} ...`")
         return
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError(
+            "The Direktiv TLS conformance suite gathers its evidence once, in one process, and judges every control "
+            "from it in milliseconds; run it without pytest-xdist's -n/--dist")
     # Six roots of the system trust store (GoDaddy and Starfield G2, SECOM RootCA2, HARICA 2015) have serial 0,
     # which cryptography warns about on every load; they are real roots, so they stay anchors, silently.
     config.addinivalue_line("filterwarnings", "ignore:Parsed a serial number which wasn't positive:"
@@ -219,8 +223,9 @@ def _name_the_junit_suite(config: pytest.Config) -> None:
     """``junit_suite_name`` is the tool's name unless the user's ini sets one. pytest has no public way to change
     another plugin's ini default, so the value goes into the config's ini cache, which junitxml's own
     pytest_configure reads after this tryfirst one (tests/test_plugin_usage.py checks the JUnit file)."""
-    if config.getini("junit_suite_name") == "pytest":
-        config._inicache["junit_suite_name"] = TOOL_NAME
+    cache = getattr(config, "_inicache", None)
+    if isinstance(cache, dict) and config.getini("junit_suite_name") == "pytest":
+        cache["junit_suite_name"] = TOOL_NAME
 
 
 def _start_sandbox(config: pytest.Config, options: RunOptions) -> RunOptions:

@@ -242,3 +242,12 @@ def test_any_values_file_is_a_mapping_or_one_usage_sentence(tmp_path_factory, te
         assert str(path) in str(exc) and "Traceback" not in str(exc)
     else:
         assert isinstance(values, dict)
+
+
+def test_a_file_of_the_users_is_told_from_the_repositorys_and_pythons():
+    from isolation import REAL_HOME, REPO, reads_a_users_file
+
+    assert reads_a_users_file(str(REAL_HOME / ".kube" / "config"))
+    assert not reads_a_users_file(str(REPO / "pyproject.toml"))
+    assert not reads_a_users_file(os.__file__)  # the standard library, wherever Python is installed
+    assert os.environ["HOME"] == str(REPO / "build" / "test-home") and "KUBECONFIG" not in os.environ
