@@ -1,4 +1,4 @@
-"""Cluster access: the kubeconfig, and the few reads the suite makes (secrets, services and their pods,
+"""Cluster access: the kubeconfig, and the few reads the suite makes (namespaces, secrets, services and their pods,
 configmaps, custom objects, the Helm release), through the real ``kubernetes`` client.
 
 Every call carries ``_request_timeout=timeouts.api`` and at most one retry of a failed connect. Objects come back

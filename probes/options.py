@@ -21,7 +21,8 @@ from probes.errors import UsageError
 from probes.profile import Profile, load_profile
 from probes.session import RunOptions
 
-__all__ = ["GROUP", "OPTION_FLAGS", "Option", "OPTIONS", "add_options", "given_options", "run_options"]
+__all__ = ["GROUP", "OPTION_FLAGS", "Option", "OPTIONS", "add_options", "given_options", "run_options",
+           "profile_option", "ca_file_argument", "namespaced_name_argument"]
 
 GROUP = "direktiv-tls-conformance"
 # The defaults: Direktiv's chart installs release "direktiv" into "default"; five seconds per network step is
@@ -62,14 +63,14 @@ def _release(text: str) -> str:
     return text
 
 
-def _namespaced_name(text: str) -> tuple[str, str]:
+def namespaced_name_argument(text: str) -> tuple[str, str]:
     ns, sep, name = text.partition("/")
     if not sep or not ns or not name or "/" in name:
         raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME (e.g. cert-manager/direktiv-ca), given: {text!r}")
     return ns, name
 
 
-def _ca_file(text: str) -> tuple[str | None, str]:
+def ca_file_argument(text: str) -> tuple[str | None, str]:
     from probes.trust import parse_ca_file_option
 
     try:
@@ -124,10 +125,10 @@ OPTIONS: tuple[Option, ...] = (
            "Default: none"),
     Option("--direktiv-ca-file", "[ENDPOINT=]PEM",
            "trust anchors instead of the secrets' ca.crt (or the system trust store): PEM for every endpoint, "
-           "ENDPOINT=PEM (e.g. lb=root.pem) for one; repeatable. Default: none", None, _ca_file, append=True),
+           "ENDPOINT=PEM (e.g. lb=root.pem) for one; repeatable. Default: none", None, ca_file_argument, append=True),
     Option("--direktiv-ca-key-secret", "NS/NAME",
            "CA secret whose key mints an expired and a no-clientAuth client certificate (memory only). "
-           "Default: none", None, _namespaced_name),
+           "Default: none", None, namespaced_name_argument),
     Option("--direktiv-profile", "NAME|FILE",
            "TLS profile: 'intermediate', 'strict' (also TLS on every endpoint and mTLS on the gRPC ports, whatever "
            "the values say) or a YAML file overriding intermediate's keys. Default: %(default)r",

@@ -187,7 +187,8 @@ def pytest_configure(config: pytest.Config) -> None:
         given = given_options(config.invocation_params.args)
         if given:
             raise pytest.UsageError(
-                f"{', '.join(given)} configure the Direktiv TLS conformance suite, which this run does not collect; "
+                f"{', '.join(given)} {'configures' if len(given) == 1 else 'configure'} the Direktiv TLS conformance "
+                "suite, which this run does not collect; "
                 "run it with `pytest suites/ ...` in a checkout, `pytest --pyargs direktiv_tls_conformance.suites "
                 f"...` or `{TOOL_NAME} ...`")
         return
@@ -236,7 +237,7 @@ def _start_sandbox(config: pytest.Config, options: RunOptions) -> RunOptions:
     name = config.option.direktiv_sandbox
     if name not in SCENARIOS:
         raise UsageError(f"--direktiv-sandbox {name}: no such scenario; choose one of {', '.join(sorted(SCENARIOS))}")
-    from probes.options import _ca_file, _namespaced_name
+    from probes.options import ca_file_argument, namespaced_name_argument
     from sandbox.cluster import start_sandbox
 
     running = start_sandbox(name)
@@ -247,9 +248,9 @@ def _start_sandbox(config: pytest.Config, options: RunOptions) -> RunOptions:
         flag = extra.pop(0)
         value = extra.pop(0) if extra and not extra[0].startswith("--") else None
         if flag == "--direktiv-ca-key-secret" and ca_key_secret is None and value:
-            ca_key_secret = _namespaced_name(value)
+            ca_key_secret = namespaced_name_argument(value)
         if flag == "--direktiv-ca-file" and value:  # the sandbox's stand-in roots, unless the user names that one's
-            endpoint, path = _ca_file(value)
+            endpoint, path = ca_file_argument(value)
             if all(e != endpoint for e, _ in ca_files):
                 ca_files.append((endpoint, path))
     return dataclasses.replace(options, kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key_secret,

@@ -604,6 +604,9 @@ def _profile_text(profile: Mapping[str, Any]) -> str:
         parts.append(f"at least {profile['min_days_valid']} days valid")
     if profile.get("rsa_min_bits"):
         parts.append(f"RSA ≥ {profile['rsa_min_bits']}, EC ≥ {profile.get('ec_min_bits')}")
+    for key, what in (("require_tls", "TLS"), ("require_mtls", "mTLS")):
+        if profile.get(key):
+            parts.append(f"{what} demanded on {', '.join(profile[key])}")
     return ", ".join(parts)
 
 

@@ -468,7 +468,8 @@ def test_interrupted_run_still_writes_what_it_had(pytester, pki):
 def test_zz_operator_presses_ctrl_c():
     raise KeyboardInterrupt
 """)
-    result = pytester.runpytest("--junitxml=reports/junit.xml",
+    # -p no:randomly: the Ctrl-C test must run last, after the others (pytest-randomly, where installed, shuffles)
+    result = pytester.runpytest("--junitxml=reports/junit.xml", "-p", "no:randomly",
                                 plugins=[Setup(make_evidence(pki))], no_reraise_ctrlc=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["INCOMPLETE: interrupted (KeyboardInterrupt)*", "evidence  reports/evidence.json"])
