@@ -43,10 +43,13 @@ def _python() -> Path:
 def neighbours_python() -> Path:
     """The interpreter of the environment with the five plugins, made (or remade) when missing or stale."""
     stamp = VENV / "neighbours.json"
-    wanted = {"plugins": list(NEIGHBOURS), "project_site": str(_project_site()), "python": sys.version}
+    wanted = {"plugins": list(NEIGHBOURS), "project_site": str(_project_site()), "python": sys.version, "pip": False}
     if _python().exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return _python()
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=INSTALL_TIMEOUT)
+    # Without pip (and the old setuptools that comes with it): the project's own pip and setuptools serve, through
+    # the .pth file below, so that a wheel built in there uses the project's build tools.
+    subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(VENV)], check=True,
+                   timeout=INSTALL_TIMEOUT)
     purelib = Path(subprocess.run([str(_python()), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                   check=True, capture_output=True, text=True, timeout=60).stdout.strip())
     # addsitedir (not a plain path line) so that the project's own .pth files, its editable install among them, apply

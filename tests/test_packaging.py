@@ -56,7 +56,7 @@ def test_a_checkout_without_the_entry_point_runs_through_the_top_level_conftest(
 
 
 def test_the_wheel_carries_the_suite_the_plugin_and_the_command(tmp_path):
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
                   "--disable-pip-version-check", "-w", str(tmp_path), str(REPO)], cwd=tmp_path)
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next(tmp_path.glob("direktiv_tls_conformance-*.whl"))
