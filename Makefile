@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # GOPATH sources); without them the Go server tests skip and the Python stand-ins serve.
 GO_PACKAGES := golang-go golang-google-grpc-dev
 
-.PHONY: demo test test-busy bench clean
+.PHONY: demo test test-neighbours test-busy bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m pytest suites/ --sandbox conformant -p no:cacheprovider
+	$(VENV)/bin/python -m pytest suites/ --direktiv-sandbox conformant -p no:cacheprovider
 
 test: $(STAMP)
 	@$(VENV)/bin/python -c 'import sys; from sandbox.servers import go_available; sys.exit(not go_available())' || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_PACKAGES) >/dev/null; } || \
 	  echo "could not install $(GO_PACKAGES) with apt-get: the Go server tests skip, the sandbox uses Python"
 	$(VENV)/bin/python -m pytest tests/ -q
+
+# The tests in an environment that also has pytest-timeout, -xdist, -randomly, -rerunfailures and -html
+# (build/neighbours, made by tests/test_neighbours.py from the package index, bounded, reused while unchanged).
+test-neighbours: $(STAMP)
+	timeout 900 $(VENV)/bin/python tests/test_neighbours.py
+	build/neighbours/bin/python -m pytest tests/ -q
 
 # The tests while stress-ng keeps every core busy (bounded by timeout, stopped when the tests end).
 test-busy: $(STAMP)
@@ -32,4 +38,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) reports/*.xml reports/*.json reports/*.html
+	rm -rf $(VENV) build/neighbours reports/*.xml reports/*.json reports/*.html

@@ -1,7 +1,7 @@
 """Our own runs as whole processes, and what the comparison scans need from a sandbox.
 
 The suite runs exactly as a user runs it, from the repository root with the suite's interpreter:
-``pytest suites/ --sandbox conformant`` (the sandbox inside the suite's process), or ``pytest`` with the arguments
+``pytest suites/ --direktiv-sandbox conformant`` (the sandbox inside the suite's process), or ``pytest`` with the arguments
 that ``python -m sandbox up`` prints (the sandbox in a process of its own). ``gather_target`` prepares what the
 in-process comparisons need (kubeconfig loaded, release read, topology derived, as ``probes.session`` does).
 """
@@ -46,13 +46,13 @@ SCENARIO = "conformant"
 QUIET = ("-q", "-p", "no:cacheprovider")
 # One suite run takes seconds; two minutes means something hangs (1000 knative hosts included).
 SUITE_TIMEOUT = 120.0
-# The suite's default per-step limit (probes.plugin DEFAULT_TIMEOUT).
+# The suite's default per-step limit (probes.options DEFAULT_TIMEOUT).
 STEP_TIMEOUT = 5.0
 
 
 def sandbox_pytest_args(scenario: str = SCENARIO) -> list[str]:
     """pytest's arguments for a run with the sandbox inside the suite's process."""
-    return ["suites/", "--sandbox", scenario]
+    return ["suites/", "--direktiv-sandbox", scenario]
 
 
 def suite_command(pytest_args: Sequence[str], *, python: str = sys.executable) -> list[str]:
@@ -83,7 +83,7 @@ class GatherTarget:
     Attributes:
         cluster: the sandbox's cluster (close it when done).
         topology: the expected topology, from the release in the sandbox.
-        options: the options the suite would use (its default timeout, the scenario's --ca-key-secret).
+        options: the options the suite would use (its default timeout, the scenario's --direktiv-ca-key-secret).
         profile: the TLS profile the verdicts use.
     """
 
@@ -95,8 +95,8 @@ class GatherTarget:
 
 def _ca_key_secret(suite_args) -> tuple[str, str] | None:
     args = list(suite_args)
-    if "--ca-key-secret" in args and args.index("--ca-key-secret") + 1 < len(args):
-        namespace, _, name = args[args.index("--ca-key-secret") + 1].partition("/")
+    if "--direktiv-ca-key-secret" in args and args.index("--direktiv-ca-key-secret") + 1 < len(args):
+        namespace, _, name = args[args.index("--direktiv-ca-key-secret") + 1].partition("/")
         return namespace, name
     return None
 

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # The series the targets read (benchmarks.run names its series so).
-OURS_SANDBOX = "ours-sandbox"      # pytest suites/ --sandbox conformant: the sandbox inside the suite's process
+OURS_SANDBOX = "ours-sandbox"      # pytest suites/ --direktiv-sandbox conformant: the sandbox inside the suite's process
 OURS_SEPARATE = "ours-separate"    # pytest suites/ --kubeconfig K ...: the sandbox in a process of its own
 SSLYZE = "sslyze-api"              # sslyze's default scan of the api endpoint, through a port-forward
 
@@ -121,7 +121,7 @@ def judge_targets(paired: Paired | None, phases: tuple[PhaseSplit, ...]) -> tupl
                       OURS_SANDBOX, SSLYZE, PAIRED_TARGET, strict=False),
         _ratio_target(paired, "whole run, every endpoint (separate sandbox) / sslyze's scan of one endpoint",
                       OURS_SEPARATE, SSLYZE, PAIRED_TARGET, strict=False),
-        _first_probe_target(phases, OURS_SANDBOX, "--sandbox"),
+        _first_probe_target(phases, OURS_SANDBOX, "--direktiv-sandbox"),
         _first_probe_target(phases, OURS_SEPARATE, "separate sandbox"),
     ]
     knative = paired.get(knative_key(KNATIVE_HOSTS)) if paired else None

@@ -4,7 +4,7 @@
 Its headline figures are whole processes, timed from spawn to exit as ``/usr/bin/time`` times them (wall, and
 the user+system CPU of the process and its children), N rounds, median and min-max. In each round, back to back
 and the order turning from round to round: our suite with the sandbox inside its process
-(``pytest suites/ --sandbox conformant``), our suite against the same scenario served by ``python -m sandbox up``
+(``pytest suites/ --direktiv-sandbox conformant``), our suite against the same scenario served by ``python -m sandbox up``
 in a process of its own, sslyze's default scan of one endpoint (``api``, through a port-forward of that
 separate sandbox), our suite against 20 ready replicas per service and against 1000 knative hosts (each served
 in a process of its own), and the bare interpreter and the imports for reference. Ratios are paired round by
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace, command: str) -> Benchmark:
                 endpoints = deployed_endpoints(target.topology)
                 target.cluster.close()
 
-        subjects = [_suite_subject(OURS_SANDBOX, "ours, --sandbox (sandbox inside the suite's process)",
+        subjects = [_suite_subject(OURS_SANDBOX, "ours, --direktiv-sandbox (sandbox inside the suite's process)",
                                    sandbox_pytest_args())]
         if separate is not None:
             subjects.append(_suite_subject(OURS_SEPARATE, "ours, --kubeconfig (sandbox in its own process)",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
-    "ENDPOINT_IDS", "CLUSTER", "Control", "CONTROLS", "CONTROL_IDS", "control", "applies",
+    "ENDPOINT_IDS", "GRPC_ENDPOINT_IDS", "CLUSTER", "Control", "CONTROLS", "CONTROL_IDS", "control", "applies",
     "Coverage", "Requirement", "Framework", "Mapping", "FRAMEWORKS", "FRAMEWORK_NAMES", "MAPPINGS", "framework",
     "mappings",
 ]
@@ -18,8 +18,11 @@ __all__ = [
 ENDPOINT_IDS: tuple[str, ...] = ("lb", "api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc", "knative")
 CLUSTER = "cluster"
 
+# The gRPC ports, the only endpoints that can demand client certificates.
+GRPC_ENDPOINT_IDS: tuple[str, ...] = ("ingress-grpc", "flow-grpc", "functions-grpc")
+
 _TLS_ENDPOINTS = ENDPOINT_IDS
-_GRPC = ("ingress-grpc", "flow-grpc", "functions-grpc")
+_GRPC = GRPC_ENDPOINT_IDS
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ def _mode_name(mode: Mode) -> str:
 def _chain_trusted(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {ep.spec.id}=PATH")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
     found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "",
              "trust_method": getattr(result.method, "value", str(result.method))}
@@ -390,15 +390,31 @@ def observed_mode(ep: EndpointEvidence, pod: PodEvidence) -> tuple[str | None, s
     return None, "; ".join(reasons) or "no observation"
 
 
+# Modes from weakest to strongest: a profile's demand raises the configured mode, never lowers it.
+_MODE_ORDER = (Mode.PLAINTEXT, Mode.TLS, Mode.MTLS)
+
+
+def _expected_mode(ep: EndpointEvidence, profile: Profile) -> tuple[Mode, str]:
+    """The mode T-MODE-MATCHES-CONFIG expects, and why: the configured one, unless the profile demands more."""
+    configured = ep.spec.mode
+    demanded = profile.demanded_mode(ep.spec.id)
+    if demanded is not None and _MODE_ORDER.index(Mode(demanded)) > _MODE_ORDER.index(configured):
+        return Mode(demanded), (f" (the profile '{profile.name}' demands it; the configuration has "
+                                f"{_mode_name(configured)}{_keys(ep.spec)})")
+    return configured, _keys(ep.spec)
+
+
 def _mode_matches(ev, ep, pod, profile):
     mode, how = observed_mode(ep, pod)
-    expected = ep.spec.mode.value
+    expected_mode, why = _expected_mode(ep, profile)
+    expected = expected_mode.value
     found = {"expected_mode": expected, "observed_mode": mode or "unknown"}
     if mode is None:
         _error(f"the mode of {ep.spec.id} port {ep.spec.port} could not be told: {how}")
     if mode == expected:
-        return Status.PASS, f"{ep.spec.id} port {ep.spec.port} is {_mode_name(ep.spec.mode)} as configured ({how})", found
-    return Status.FAIL, (f"expected {ep.spec.id} port {ep.spec.port} to be {_mode_name(ep.spec.mode)}{_keys(ep.spec)}; "
+        as_what = "as configured" if expected_mode is ep.spec.mode else f"as the profile '{profile.name}' demands"
+        return Status.PASS, f"{ep.spec.id} port {ep.spec.port} is {_mode_name(expected_mode)} {as_what} ({how})", found
+    return Status.FAIL, (f"expected {ep.spec.id} port {ep.spec.port} to be {_mode_name(expected_mode)}{why}; "
                          f"observed {mode} ({how})"), found
 
 
@@ -595,7 +611,7 @@ def _accepted_version(pod: PodEvidence, key: Key):
 def _x509_strict(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --ca-file {ep.spec.id}=PATH")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH")
     name = ep.spec.expected_names[0] if ep.spec.expected_names else ep.spec.server_name
     result = facts.verify_strict(chain, [_cert(d) for d in ep.anchors_der], name)
     found = _leaf_facts(chain[0])

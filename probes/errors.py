@@ -7,7 +7,7 @@
     │   ├── HandshakeTimeout        TLS handshake
     │   ├── ReadTimeout             waiting for bytes after a request or handshake
     │   ├── RpcTimeout              a gRPC call's deadline
-    │   └── BudgetExhausted         the run's --budget is spent
+    │   └── BudgetExhausted         the run's --direktiv-budget is spent
     ├── ForwardError                the port-forward failed (the error channel's text, e.g. connection refused)
     ├── ConnectError                TCP connect refused or reset
     ├── ClusterError                the Kubernetes API refused or failed a request (status, object)
@@ -76,14 +76,14 @@ class RpcTimeout(ProbeTimeout):
 
 
 class BudgetExhausted(ProbeTimeout):
-    """The whole run's budget (--budget) is spent."""
+    """The whole run's budget (--direktiv-budget) is spent."""
 
     phase = "evidence budget"
 
     def __init__(self, seconds: float, where: str = "") -> None:
         super().__init__(seconds, where)
         at = f" ({where})" if where else ""
-        self.args = (f"the evidence budget (--budget {seconds:g}s) left too little time to observe this{at}",)
+        self.args = (f"the evidence budget (--direktiv-budget {seconds:g}s) left too little time to observe this{at}",)
 
 
 class ForwardError(ProbeError):

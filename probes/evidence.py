@@ -100,10 +100,10 @@ COMPRESSION = Key(Probe.COMPRESSION)
 FALLBACK = Key(Probe.FALLBACK)
 # The handshakes whose peer chain is the pod's served chain, in order of preference.
 SERVED_CHAIN_FROM = (BASELINE, Key.client(ClientCert.NONE), Key.client(ClientCert.CONFIGURED))
-# Why the expired and no-clientAuth client certificates were not minted when --ca-key-secret was not given: the one
+# Why the expired and no-clientAuth client certificates were not minted when --direktiv-ca-key-secret was not given: the one
 # reason that makes their controls not applicable (skip). Any other reason (the secret unreadable, another CA) is an
 # error.
-CA_KEY_NOT_GIVEN = "needs the CA key: pass --ca-key-secret NAMESPACE/NAME (e.g. cert-manager/direktiv-ca)"
+CA_KEY_NOT_GIVEN = "needs the CA key: pass --direktiv-ca-key-secret NAMESPACE/NAME (e.g. cert-manager/direktiv-ca)"
 __all__ += ["CA_KEY_NOT_GIVEN", "SERVED_CHAIN_FROM", "RENEGOTIATION", "COMPRESSION", "FALLBACK", "BASELINE", "PLAINTEXT", "GRPC_HEALTH", "HTTPS_GET", "HTTP_GET", "HTTP_REDIRECT"]
 
 
@@ -172,7 +172,7 @@ class EndpointEvidence:
         pods: every ready pod behind the service, in port-forward order, each with the full probe set.
         unreachable: why no pod could be probed at all (no ready pod, the service could not be read, the budget
             was spent), or None.
-        anchor_source: where the trust anchor came from (``secret default/x ca.crt`` or ``--ca-file PATH``).
+        anchor_source: where the trust anchor came from (``secret default/x ca.crt`` or ``--direktiv-ca-file PATH``).
         anchors_der: the trust anchors used to judge the chain.
         anchor_missing: when there are no anchors, why (probes.trust), else None.
         anchor_store: the system trust store's path when the anchors are that store (an ACME-issued secret
@@ -272,7 +272,7 @@ class Evidence:
         objects: per name (``config-contour``, ``delegations``, ``certificates``, ``knative-services``).
         endpoints: per endpoint ID.
         notices: sentences the run should show (aliases used, inconsistent values).
-        ca_key_available: whether the CA key was read (``--ca-key-secret``), enabling the expired and
+        ca_key_available: whether the CA key was read (``--direktiv-ca-key-secret``), enabling the expired and
             no-clientAuth client certificates; with the reason when not.
         incomplete: why the gathering stopped early (budget, interrupt), or None.
     """

@@ -5,7 +5,7 @@ grpcio does the whole call (HTTP/2, TLS with BoringSSL, which offers TLS 1.2 and
 carry the endpoint's expected name, so the server sees the SNI and :authority that Direktiv's clients send and
 grpcio checks the served certificate against that name.
 
-Trust: for TLS the caller must pass ``ca_pem`` (the secret's ``ca.crt`` or ``--ca-file``); grpcio cannot do
+Trust: for TLS the caller must pass ``ca_pem`` (the secret's ``ca.crt`` or ``--direktiv-ca-file``); grpcio cannot do
 TLS without roots, and the system roots never trust a cluster CA. So a call that fails with UNAVAILABLE may also
 mean "chain or name not accepted": the chain and SANs are judged on their own by the handshake probe; this
 probe answers "does a call reach the server with this client identity" (M-VALID-CERT-ACCEPTED).
@@ -15,12 +15,17 @@ No retries and no waiting for readiness: one attempt within ``timeouts.rpc``; th
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import grpc
+# grpcio's C core logs every refused handshake to stderr, and the suite provokes them on purpose: silence it
+# before grpc starts (it reads the variable then), unless the user asked for its logs.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+import grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
@@ -77,7 +82,7 @@ def _one_line(text: str | None) -> str:
 
 def _credentials(ca_pem: bytes | None, client: _Identity | None) -> grpc.ChannelCredentials:
     if not ca_pem:
-        raise ValueError("a TLS health check needs ca_pem (the secret's ca.crt or --ca-file); pass plaintext=True "
+        raise ValueError("a TLS health check needs ca_pem (the secret's ca.crt or --direktiv-ca-file); pass plaintext=True "
                          "for a plaintext port")
     if client is None:
         return grpc.ssl_channel_credentials(root_certificates=ca_pem)

@@ -1,4 +1,4 @@
-"""Cluster access: the kubeconfig, and the few reads the suite makes (secrets, services and their pods,
+"""Cluster access: the kubeconfig, and the few reads the suite makes (namespaces, secrets, services and their pods,
 configmaps, custom objects, the Helm release), through the real ``kubernetes`` client.
 
 Every call carries ``_request_timeout=timeouts.api`` and at most one retry of a failed connect. Objects come back
@@ -51,7 +51,7 @@ from probes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 if TYPE_CHECKING:
     from probes.helm import HelmRelease
 
-__all__ = ["Secret", "PodTarget", "Cluster", "pod_is_ready", "kubectl_pod_order", "looks_like_key"]
+__all__ = ["Secret", "PodTarget", "ReleaseRef", "Cluster", "pod_is_ready", "kubectl_pod_order", "looks_like_key"]
 
 # kubectl's default when neither --kubeconfig nor $KUBECONFIG is given.
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -123,6 +123,26 @@ class PodTarget:
     ready: bool
     phase: str
     ip: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    """A Helm 3 release revision, as its release secret's labels name it (nothing decoded).
+
+    Attributes:
+        namespace: the release's namespace.
+        name: the release's name.
+        status: ``deployed``, ``superseded``, ``failed``, ``pending-install``, ... (the ``status`` label).
+        revision: the revision number (the ``version`` label), 0 when the label is missing.
+    """
+
+    namespace: str
+    name: str
+    status: str
+    revision: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name} ({self.status})"
 
 
 # --- pure helpers: kubectl's pod choice --------------------------------------------------------------------------
@@ -479,6 +499,37 @@ class Cluster:
     def server_version(self) -> str:
         """The API server's gitVersion, e.g. ``v1.29.2``."""
         return str(self._call("the server version", "/version/").get("gitVersion", ""))
+
+    def namespace_exists(self, name: str) -> bool:
+        """Whether the namespace exists (ClusterError when the API cannot say: RBAC, an API server down)."""
+        return self._get_or_none(f"namespace {name}", "/api/v1/namespaces/{name}", name=name) is not None
+
+    def namespaces(self) -> list[str]:
+        """The names of every namespace, sorted."""
+        listed = self._call("namespaces", "/api/v1/namespaces")
+        return sorted(str((obj.get("metadata") or {}).get("name", "")) for obj in listed.get("items") or [])
+
+    def helm_releases(self, namespace: str | None = None, *, name: str = "") -> list[ReleaseRef]:
+        """The Helm 3 release revisions in a namespace (every namespace for None), optionally of one release, from
+        the release secrets' labels; sorted by namespace, name and revision."""
+        selector = "owner=helm" + (f",name={name}" if name else "")
+        if namespace is None:
+            where = f"secrets in all namespaces with labels {selector}"
+            listed = self._call(where, "/api/v1/secrets", _selector_query(selector))
+        else:
+            where = _listing("secrets", namespace, selector)
+            listed = self._call(where, "/api/v1/namespaces/{namespace}/secrets", _selector_query(selector),
+                                namespace=namespace)
+        refs = set()
+        for obj in listed.get("items") or []:
+            metadata = obj.get("metadata") or {}
+            labels = metadata.get("labels") or {}
+            if not str(metadata.get("name", "")).startswith("sh.helm.release.v1."):
+                continue
+            version = str(labels.get("version", ""))
+            refs.add(ReleaseRef(str(metadata.get("namespace") or namespace or ""), str(labels.get("name", "")),
+                                str(labels.get("status", "")), int(version) if version.isdigit() else 0))
+        return sorted(refs, key=lambda r: (r.namespace, r.name, r.revision))
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         """The secret, or None when it does not exist."""

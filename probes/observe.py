@@ -60,9 +60,9 @@ class ObserveOptions:
         timeouts: per-step limits.
         budget: seconds for the whole gathering (None: unbounded).
         profile: the TLS profile (which legacy versions and weak families to offer).
-        ca_files: trust anchors from ``--ca-file`` (per endpoint or for all) instead of each secret's ``ca.crt``.
+        ca_files: trust anchors from ``--direktiv-ca-file`` (per endpoint or for all) instead of each secret's ``ca.crt``.
         ca_key_secret: ``(namespace, name)`` of the CA secret whose key mints the expired and no-clientAuth
-            client certificates (``--ca-key-secret``); None skips those two probes.
+            client certificates (``--direktiv-ca-key-secret``); None skips those two probes.
         workers: size of the probe thread pool.
         connect: how the probes reach a pod port: ``port-forward`` (through the API server) or ``direct`` (the
             pod's IP, from inside the cluster; see :class:`_DirectDial`).
@@ -404,7 +404,7 @@ def _not_the_issuer(ca: pki.CertificateAuthority, cert_pem: bytes, spec: Endpoin
     result = x509facts.verify_chain(chain, [ca.cert])
     if result.trusted:
         return None
-    return (f"the CA of --ca-key-secret ({ca.cert.subject.rfc4514_string() or 'empty subject'}) did not issue the "
+    return (f"the CA of --direktiv-ca-key-secret ({ca.cert.subject.rfc4514_string() or 'empty subject'}) did not issue the "
             f"configured client certificate of secret {spec.secret.namespace}/{spec.secret.name} ({result.reason}): "
             "pass the secret of the CA that issues it")
 
@@ -435,7 +435,7 @@ def _read_ca(run: _Run) -> tuple[pki.CertificateAuthority | None, str]:
 
 
 def _anchors(run: _Run, spec: EndpointSpec) -> trust.TrustAnchors:
-    # the choice (--ca-file, the secret's ca.crt, the system store for an ACME-issued secret) is
+    # the choice (--direktiv-ca-file, the secret's ca.crt, the system store for an ACME-issued secret) is
     # probes.trust.endpoint_anchors; this only hands it what was read.
     raw = run.raw.get((spec.secret.namespace, spec.secret.name)) if spec.secret else None
     return trust.endpoint_anchors(
@@ -582,9 +582,12 @@ class GatherInterrupted(KeyboardInterrupt):
 
 
 def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = ObserveOptions(), *, source: str = "",
-           notices: tuple[str, ...] = ()) -> Evidence:
+           notices: tuple[str, ...] = (),
+           on_endpoint: Callable[[EndpointEvidence, float], None] | None = None) -> Evidence:
     """Observe everything the topology names; never raises for what the cluster does.
 
+    ``on_endpoint(evidence, seconds)`` is called in this thread as each endpoint completes, in completion order,
+    with the seconds since its observation started (for progress lines; what it raises is ignored).
     On Ctrl-C it stops, closes every forward, and raises :class:`GatherInterrupted` with the partial evidence.
     """
     run = _Run(cluster, topology, options)
@@ -604,15 +607,24 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
             secrets[key] = future.result()
         ca, ca_reason = _read_ca(run)
         hosts, hosts_error = _knative_hosts(objects, topology)
+        submitted = time.monotonic()
         for spec in topology.endpoints:
             knative = spec.kind == "knative"
             futures[spec.id] = outer.submit(_observe_endpoint, run, spec, hosts if knative else (),
                                             hosts_error if knative else None, ca, ca_reason)
-        for spec in topology.endpoints:
+        specs = {futures[spec.id]: spec for spec in topology.endpoints}
+        for future in cf.as_completed(specs):
+            spec = specs[future]
             try:
-                endpoints[spec.id] = futures[spec.id].result()
+                endpoints[spec.id] = future.result()
             except Exception as exc:  # a bug in a probe must not cost the other endpoints their evidence
                 endpoints[spec.id] = EndpointEvidence(spec, unreachable=_internal_error(exc))
+            if on_endpoint is not None:
+                try:
+                    on_endpoint(endpoints[spec.id], time.monotonic() - submitted)
+                except Exception:  # noqa: BLE001 - progress output must never cost evidence
+                    pass
+        endpoints = {spec.id: endpoints[spec.id] for spec in topology.endpoints}  # the topology's order
     except KeyboardInterrupt:
         interrupted = "interrupted (Ctrl-C) while gathering evidence"
     finally:

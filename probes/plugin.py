@@ -1,14 +1,26 @@
 """The pytest plugin: the conformance suite's options, its session fixtures and its JUnit properties.
 
-Installed as a ``pytest11`` entry point, so ``pytest suites/ --kubeconfig PATH`` works from any checkout.
-The suite's tests only read evidence: the session gathers it once (``conformance`` fixture), and each test's
-``verdict`` fixture judges its control on its endpoint during setup, so an unobservable control is a setup
-*error* and a not-applicable one a *skip*, each with its sentence, and the test body fails or passes.
+Installed as a ``pytest11`` entry point (and registered by the checkout's top-level ``conftest.py`` where the
+package is not installed), so it is loaded into every pytest run of an environment. It stays out of the way there:
+its options all carry the ``--direktiv-`` prefix (:mod:`probes.options`), and it switches itself on only when the
+conformance suite is being collected, that is when a collection argument (a path, or a ``--pyargs`` module) is, or
+lies in, a directory whose ``conftest.py`` declares itself the suite with the line :data:`SUITE_MARKER` (``suites/``
+in the checkout, ``direktiv_tls_conformance.suites`` in the wheel). Elsewhere it only says, in one sentence, that
+its options were given to a run that does not collect the suite. ``--help``, ``--markers``, ``--fixtures`` and
+``--collect-only`` contact no cluster and write no report.
+
+In a conformance run, before collection, it checks the options against the cluster (the kubeconfig and context,
+the namespaces, the release: :func:`probes.session.check_usage`), so a wrong target stops with exit status 4 and one
+sentence. The suite's tests only read evidence: it is gathered once before the first test (one progress line per
+endpoint), and each test's ``verdict`` fixture judges its control on its endpoint during setup, so an unobservable
+control is a setup *error* and a not-applicable one a *skip*, each with its sentence, and the test body fails or
+passes.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,155 +30,113 @@ import pytest
 
 from probes.catalog import CLUSTER, CONTROL_IDS, applies
 from probes.errors import UsageError
+from probes.options import add_options, given_options, profile_option, run_options
 from probes.session import ObservationError, RunOptions
+from probes.stash import SANDBOX_KEY, STATE_KEY, VERDICT_KEY
 
-__all__ = ["ObservationError", "ConformanceState", "Baseline", "STATE_KEY", "VERDICT_KEY"]
+__all__ = ["ObservationError", "ConformanceState", "STATE_KEY", "VERDICT_KEY", "SUITE_MARKER", "TOOL_NAME"]
 
-STATE_KEY = pytest.StashKey["ConformanceState"]()
-VERDICT_KEY = pytest.StashKey[Any]()
-SANDBOX_KEY = pytest.StashKey[Any]()
-
-DEFAULT_NAMESPACE = "default"
-DEFAULT_RELEASE = "direktiv"
-DEFAULT_TIMEOUT = 5.0
-# How the probes reach a pod: through the API server's port-forward (from anywhere), or straight to the pod's IP
-# (from inside the cluster: a Job, a CronJob, a Helm test; see deploy/).
-CONNECT_CHOICES = ("port-forward", "direct")
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, given: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, given: {text!r}")
-    return value
-
-
-def _namespaced_name(text: str) -> tuple[str, str]:
-    ns, sep, name = text.partition("/")
-    if not sep or not ns or not name or "/" in name:
-        raise argparse.ArgumentTypeError(f"expected NAMESPACE/NAME (e.g. cert-manager/direktiv-ca), given: {text!r}")
-    return ns, name
-
-
-def _ca_file(text: str) -> tuple[str | None, str]:
-    from probes.trust import parse_ca_file_option
-
-    try:
-        return parse_ca_file_option(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _framework_name(text: str) -> str:
-    from probes.catalog import framework
-
-    try:
-        return framework(text).name
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """An earlier run's evidence file, read for the comparison.
-
-    Attributes:
-        path: the file as given.
-        snapshot: what the comparison keeps of it (:class:`probes.drift.Snapshot`).
-    """
-
-    path: str
-    snapshot: Any
-
-
-def _baseline(text: str) -> Baseline:
-    from probes.drift import EvidenceFileError, load_snapshot
-
-    try:
-        return Baseline(text, load_snapshot(os.path.expanduser(text)))
-    except EvidenceFileError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+TOOL_NAME = "direktiv-tls-conformance"
+# The line in a suite directory's conftest.py that makes collecting that directory a conformance run.
+SUITE_MARKER = "DIREKTIV_TLS_CONFORMANCE_SUITE = True"
+# How much of a conftest.py is read to find the marker (it sits near the top).
+_MARKER_WINDOW = 16384
+# The runs that only show something (help, markers, fixtures, the collected tests): no cluster, no report.
+_INSPECTION_OPTIONS = ("help", "markers", "showfixtures", "show_fixtures_per_test", "collectonly")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("direktiv-tls", "Direktiv TLS conformance")
-    group.addoption("--kubeconfig", metavar="PATH", default=None,
-                    help="kubeconfig of the cluster to check. Default: $KUBECONFIG, then ~/.kube/config")
-    group.addoption("--context", metavar="NAME", default=None, help="kubeconfig context. Default: the current one")
-    group.addoption("--namespace", metavar="NS", default=DEFAULT_NAMESPACE,
-                    help="namespace of the Direktiv release. Default: %(default)r")
-    group.addoption("--release", metavar="NAME", default=DEFAULT_RELEASE,
-                    help="Helm release name. Default: %(default)r")
-    group.addoption("--services-namespace", metavar="NS", default=None,
-                    help="namespace of Direktiv's knative and pod services, overriding the values' "
-                         "functions.namespace. Default: functions.namespace, else 'direktiv-services-direktiv'")
-    group.addoption("--values", metavar="FILE", default=None,
-                    help="Helm values on top of the release's (or the whole expectation when the release cannot be read)")
-    group.addoption("--ca-file", metavar="[ENDPOINT=]PEM", default=None, action="append", type=_ca_file,
-                    help="trust anchors instead of the secrets' ca.crt (or the system trust store): PEM for every "
-                         "endpoint, ENDPOINT=PEM (e.g. lb=root.pem) for one; repeatable. Default: none")
-    group.addoption("--ca-key-secret", metavar="NS/NAME", default=None, type=_namespaced_name,
-                    help="CA secret whose key mints an expired and a no-clientAuth client certificate (memory only)")
-    group.addoption("--profile", metavar="NAME|FILE", default="intermediate",
-                    help="TLS profile: 'intermediate' or a YAML file overriding its keys. Default: %(default)r")
-    group.addoption("--timeout", metavar="SECONDS", default=DEFAULT_TIMEOUT, type=_positive_seconds,
-                    help="limit for each network step. Default: %(default)r")
-    group.addoption("--budget", metavar="SECONDS", default=None, type=_positive_seconds,
-                    help="limit for the whole evidence gathering. Default: none")
-    group.addoption("--direktiv-connect", metavar="HOW", dest="connect", default=CONNECT_CHOICES[0],
-                    choices=CONNECT_CHOICES,
-                    help="how the probes reach each pod: 'port-forward' through the Kubernetes API, or 'direct' "
-                         "to the pod's IP (from inside the cluster). Default: %(default)r")
-    group.addoption("--sandbox", metavar="SCENARIO", default=None,
-                    help="start the built-in emulated cluster with this scenario and check it (see python -m sandbox list)")
-    group.addoption("--direktiv-framework", metavar="NAME", default=None, type=_framework_name,
-                    help="add a per-requirement view of this framework to every report (nist-800-52r2, pci-dss-4, "
-                         "bsi-tr-02102-2, cis-kubernetes). Default: none")
-    group.addoption("--direktiv-baseline", metavar="PATH", default=None, type=_baseline,
-                    help="an earlier run's evidence.json: every report says what changed since. Default: none")
+    add_options(parser)
 
 
-def _conformance_run(config: pytest.Config) -> bool:
-    """Whether this run checks a cluster (as opposed to, say, the project's own tests)."""
-    opt = config.option
-    if opt.sandbox or opt.kubeconfig:
-        return True
-    return any("suites" in Path(str(a).split("::")[0]).resolve().parts for a in config.args)
+# -- when the plugin is on ------------------------------------------------------------------------------------------
+
+
+def _declares_suite(directory: Path) -> bool:
+    try:
+        with open(directory / "conftest.py", encoding="utf-8", errors="replace") as source:
+            return SUITE_MARKER in source.read(_MARKER_WINDOW)
+    except OSError:
+        return False
+
+
+def in_suite(path: Path) -> bool:
+    """Whether ``path`` (a file or directory) is, or lies in, a conformance suite directory."""
+    path = Path(os.path.abspath(path))
+    start = path if path.is_dir() else path.parent
+    return any(_declares_suite(d) for d in (start, *start.parents))
+
+
+def _argument_path(arg: str, *, pyargs: bool, invocation_dir: Path) -> Path | None:
+    """Where a collection argument points: a path, or with ``--pyargs`` a module or package (as pytest finds it)."""
+    text = str(arg).split("::", 1)[0]
+    path = invocation_dir / text
+    if path.exists():
+        return path
+    if not pyargs:
+        return None
+    try:
+        spec = importlib.util.find_spec(text)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(spec.origin) if spec.origin and spec.origin not in ("built-in", "frozen") else None
+
+
+def collects_suite(config: pytest.Config) -> bool:
+    """Whether this run collects the conformance suite (see the module docstring)."""
+    invocation_dir = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = _argument_path(arg, pyargs=bool(config.option.pyargs), invocation_dir=invocation_dir)
+        if path is not None and in_suite(path):
+            return True
+    return False
+
+
+def _inspection_only(config: pytest.Config) -> bool:
+    return any(getattr(config.option, name, False) for name in _INSPECTION_OPTIONS)
+
+
+# -- the run's state --------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class ConformanceState:
-    """What the session knows: the options, and the evidence once gathered."""
+    """What the session knows: the options, and the evidence once gathered.
+
+    Attributes:
+        config: the pytest config.
+        options: the run's options, checked (the sandbox's kubeconfig and CA options filled in).
+        evidence: the evidence once gathered (partial after a Ctrl-C), else None.
+        profile: the TLS profile.
+        failure: why no evidence could be gathered, or None.
+        notices: sentences for the reports besides the evidence's own.
+        gathered: whether gathering was attempted.
+    """
 
     config: pytest.Config
-    kubeconfig: str | None = None
+    options: RunOptions = field(default_factory=RunOptions)
     evidence: Any = None
     profile: Any = None
     failure: str | None = None
     notices: list[str] = field(default_factory=list)
     gathered: bool = False
 
-    def run_options(self) -> RunOptions:
-        opt = self.config.option
-        return RunOptions(
-            kubeconfig=self.kubeconfig, context=opt.context, namespace=opt.namespace, release=opt.release,
-            services_namespace=opt.services_namespace, values=opt.values, ca_files=tuple(opt.ca_file or ()),
-            ca_key_secret=opt.ca_key_secret, timeout=opt.timeout, budget=opt.budget, connect=opt.connect)
-
     def gather(self) -> Any:
         if not self.gathered:
             self.gathered = True
+            from probes.observe import GatherInterrupted
             from probes.session import gather_evidence
 
-            from probes.observe import GatherInterrupted
-
+            progress = _Progress(self.config)
             try:
-                self.evidence = gather_evidence(self.run_options(), self.profile)
+                self.evidence = gather_evidence(self.options, self.profile, on_endpoint=progress.endpoint)
             except ObservationError as exc:
                 self.failure = str(exc)
+                progress.failed(self.failure)
             except GatherInterrupted as exc:
                 self.evidence = exc.evidence  # the reports still show what was observed, marked incomplete
                 raise KeyboardInterrupt from None
@@ -175,66 +145,122 @@ class ConformanceState:
         return self.evidence
 
 
+class _Progress:
+    """One line per endpoint as its evidence completes, so that a pipeline's log moves while gathering."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self.quiet = config.get_verbosity() < -1
+        self.started = False
+
+    def _line(self, text: str, **markup: bool) -> None:
+        if self.reporter is None or self.quiet:
+            return
+        if not self.started:
+            self.started = True
+            self.reporter.ensure_newline()
+            self.reporter.write_sep("-", "gathering evidence")
+        self.reporter.write_line(text, **markup)
+
+    def endpoint(self, ep, seconds: float) -> None:
+        pods = [p for p in ep.pods if not p.unreachable]
+        if ep.unreachable or not pods:
+            reason = ep.unreachable or "; ".join(dict.fromkeys(p.unreachable for p in ep.pods)) or "no pod observed"
+            self._line(f"{ep.spec.id:<16}could not be observed: {reason}", yellow=True)
+            return
+        several = f" on {len(pods)} pods" if len(pods) > 1 else ""
+        self._line(f"{ep.spec.id:<16}observed{several} in {seconds * 1000:.0f} ms")
+
+    def failed(self, reason: str) -> None:
+        self._line(f"no evidence: {reason}", red=True)
+
+
+# -- configuration ----------------------------------------------------------------------------------------------------
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "control(id): the control of CONTROLS.md this test judges")
+    if _inspection_only(config):
+        return
+    if not collects_suite(config):
+        given = given_options(config.invocation_params.args)
+        if given:
+            raise pytest.UsageError(
+                f"{', '.join(given)} {'configures' if len(given) == 1 else 'configure'} the Direktiv TLS conformance "
+                "suite, which this run does not collect; "
+                "run it with `pytest suites/ ...` in a checkout, `pytest --pyargs direktiv_tls_conformance.suites "
+                f"...` or `{TOOL_NAME} ...`")
+        return
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError(
+            "The Direktiv TLS conformance suite gathers its evidence once, in one process, and judges every control "
+            "from it in milliseconds; run it without pytest-xdist's -n/--dist")
     # Six roots of the system trust store (GoDaddy and Starfield G2, SECOM RootCA2, HARICA 2015) have serial 0,
     # which cryptography warns about on every load; they are real roots, so they stay anchors, silently.
     config.addinivalue_line("filterwarnings", "ignore:Parsed a serial number which wasn't positive:"
                                               "cryptography.utils.CryptographyDeprecationWarning")
-    if not _conformance_run(config):
-        return
-    # grpcio's C core logs every refused handshake, and the suite provokes them on purpose.
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    from probes.profile import load_profile
-
-    state = ConformanceState(config, kubeconfig=config.option.kubeconfig)
+    state = ConformanceState(config, options=run_options(config.option), profile=profile_option(config.option))
     try:
-        state.profile = load_profile(config.option.profile)
-        if config.option.sandbox:
-            state.kubeconfig = _start_sandbox(config)
+        if config.option.direktiv_sandbox:
+            state.options = _start_sandbox(config, state.options)
         from probes.session import check_usage
 
-        check_usage(state.run_options())
+        check_usage(state.options)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
     if not config.option.xmlpath:
-        config.option.xmlpath = str(Path(config.rootpath, "reports", "junit.xml"))
+        config.option.xmlpath = str(Path(config.invocation_params.dir, "reports", "junit.xml"))
+    _name_the_junit_suite(config)
     from probes.reporting import ReportWriter
 
     # evidence.json and report.html go beside the JUnit file, wherever --junitxml puts it.
-    reports_dir = Path(config.option.xmlpath).parent
+    reports_dir = Path(config.invocation_params.dir, os.path.expanduser(config.option.xmlpath)).parent
     config.pluginmanager.register(ReportWriter(config, directory=reports_dir), "direktiv-tls-reports")
 
 
-def _start_sandbox(config: pytest.Config) -> str:
+def _name_the_junit_suite(config: pytest.Config) -> None:
+    """``junit_suite_name`` is the tool's name unless the user's ini sets one. pytest has no public way to change
+    another plugin's ini default, so the value goes into the config's ini cache, which junitxml's own
+    pytest_configure reads after this tryfirst one (tests/test_plugin_usage.py checks the JUnit file)."""
+    cache = getattr(config, "_inicache", None)
+    if isinstance(cache, dict) and config.getini("junit_suite_name") == "pytest":
+        cache["junit_suite_name"] = TOOL_NAME
+
+
+def _start_sandbox(config: pytest.Config, options: RunOptions) -> RunOptions:
+    """Start the scenario, and point the options at it: its kubeconfig, and its CA key secret and stand-in roots
+    unless the user named their own."""
     from sandbox.scenarios import SCENARIOS
 
-    name = config.option.sandbox
+    name = config.option.direktiv_sandbox
     if name not in SCENARIOS:
-        raise UsageError(f"--sandbox {name}: no such scenario; choose one of {', '.join(sorted(SCENARIOS))}")
+        raise UsageError(f"--direktiv-sandbox {name}: no such scenario; choose one of {', '.join(sorted(SCENARIOS))}")
+    from probes.options import ca_file_argument, namespaced_name_argument
     from sandbox.cluster import POD_IPS_CLUSTER, POD_IPS_LOOPBACK, start_sandbox
 
     # --direktiv-connect direct dials pod IPs: the sandbox's pods then listen on addresses of their own (127.0.0.N).
-    running = start_sandbox(name, pod_ips=POD_IPS_LOOPBACK if config.option.connect == "direct" else POD_IPS_CLUSTER)
+    running = start_sandbox(name, pod_ips=POD_IPS_LOOPBACK if config.option.direktiv_connect == "direct" else POD_IPS_CLUSTER)
     config.stash[SANDBOX_KEY] = running
+    ca_key_secret, ca_files = options.ca_key_secret, list(options.ca_files)
     extra = list(running.suite_args)
     while extra:
         flag = extra.pop(0)
         value = extra.pop(0) if extra and not extra[0].startswith("--") else None
-        if flag == "--ca-key-secret" and config.option.ca_key_secret is None and value:
-            config.option.ca_key_secret = _namespaced_name(value)
-        if flag == "--ca-file" and value:  # the sandbox's stand-in roots, unless the user names that endpoint's
-            given = config.option.ca_file or []
-            endpoint, path = _ca_file(value)
-            if all(e != endpoint for e, _ in given):
-                config.option.ca_file = [*given, (endpoint, path)]
-    return str(running.kubeconfig_path)
+        if flag == "--direktiv-ca-key-secret" and ca_key_secret is None and value:
+            ca_key_secret = namespaced_name_argument(value)
+        if flag == "--direktiv-ca-file" and value:  # the sandbox's stand-in roots, unless the user names that one's
+            endpoint, path = ca_file_argument(value)
+            if all(e != endpoint for e, _ in ca_files):
+                ca_files.append((endpoint, path))
+    return dataclasses.replace(options, kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key_secret,
+                               ca_files=tuple(ca_files))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    """With ``--sandbox``: one line when Direktiv's servers run on the Python stand-ins (Go not installed)."""
+    """With ``--direktiv-sandbox``: one line when Direktiv's servers run on the Python stand-ins (Go not
+    installed)."""
     running = config.stash.get(SANDBOX_KEY, None)
     return getattr(running, "notice", None)
 
@@ -243,6 +269,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     running = config.stash.get(SANDBOX_KEY, None)
     if running is not None:
         running.stop()
+
+
+# -- collection -------------------------------------------------------------------------------------------------------
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -278,12 +307,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.extra_keyword_matches.add(endpoint)
 
 
+# -- running ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Gather the evidence before the first test, where the progress lines can be shown (output is not captured
+    between tests); not when collection failed (the run stops there) or selected no test that judges a control."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or session.config.option.collectonly:
+        return
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return
+    if not any(item.get_closest_marker("control") for item in session.items):
+        return
+    try:
+        state.gather()
+    except ObservationError:
+        pass  # every test reports it in its setup
+
+
 @pytest.fixture(scope="session")
 def conformance(request: pytest.FixtureRequest):
     """The session's evidence, gathered once on first use."""
     state = request.config.stash.get(STATE_KEY, None)
     if state is None:
-        raise ObservationError("this run has no cluster to check: pass --kubeconfig PATH or --sandbox SCENARIO")
+        raise ObservationError("this run has no cluster to check: pass --kubeconfig PATH or --direktiv-sandbox "
+                               "SCENARIO")
     return state.gather()
 
 

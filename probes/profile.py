@@ -1,11 +1,14 @@
 """The TLS profile: the thresholds the suite judges against (minimum version, validity margin, key sizes, weak
-cipher families).
+cipher families), and the protection it demands whatever the Helm values say.
 
-``intermediate`` is built in (Mozilla's "intermediate" line: TLS 1.2 and up). A YAML file overrides any of its
-keys; ``name`` defaults to the file's stem::
+Two profiles are built in: ``intermediate`` (Mozilla's "intermediate" line: TLS 1.2 and up), which takes the values'
+word for which ports speak TLS and mTLS, and ``strict``, an audit baseline with intermediate's thresholds that also
+demands TLS on every endpoint and mTLS on the three gRPC ports. A YAML file overrides any of intermediate's keys;
+``name`` defaults to the file's stem::
 
     min_version: TLSv1.3
     min_days_valid: 30
+    require_tls: [lb, api, ui]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from probes.catalog import ENDPOINT_IDS, GRPC_ENDPOINT_IDS
 from probes.errors import UsageError
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "WEAK_CIPHER_FAMILIES",
     "SWITCHABLE_CONTROLS",
     "INTERMEDIATE",
+    "STRICT",
     "BUILTIN_PROFILES",
     "Profile",
     "load_profile",
@@ -53,6 +58,9 @@ class Profile:
         weak_cipher_families: cipher families no endpoint may accept (T-WEAK-CIPHERS-REFUSED).
         hsts_min_days: the smallest Strict-Transport-Security max-age, in days, the lb must send (H-HSTS).
         controls_off: controls of :data:`SWITCHABLE_CONTROLS` this profile does not judge (they skip, saying so).
+        require_tls: endpoints that must speak TLS even where the values turn it off (T-MODE-MATCHES-CONFIG fails
+            on a plaintext port among them).
+        require_mtls: gRPC endpoints that must demand client certificates even where the values do not.
     """
 
     name: str = "intermediate"
@@ -63,6 +71,8 @@ class Profile:
     weak_cipher_families: tuple[str, ...] = WEAK_CIPHER_FAMILIES
     hsts_min_days: int = 180
     controls_off: tuple[str, ...] = ()
+    require_tls: tuple[str, ...] = ()
+    require_mtls: tuple[str, ...] = ()
 
     def judges(self, control_id: str) -> bool:
         """Whether this profile judges ``control_id`` (only the switchable controls can be off)."""
@@ -74,8 +84,20 @@ class Profile:
         return TLS_VERSIONS[: TLS_VERSIONS.index(self.min_version)]
 
 
+    def demanded_mode(self, endpoint_id: str) -> str | None:
+        """``"mtls"`` or ``"tls"`` when this profile demands that much of ``endpoint_id`` whatever the values say,
+        else None."""
+        if endpoint_id in self.require_mtls:
+            return "mtls"
+        if endpoint_id in self.require_tls:
+            return "tls"
+        return None
+
+
 INTERMEDIATE = Profile()
-BUILTIN_PROFILES: dict[str, Profile] = {INTERMEDIATE.name: INTERMEDIATE}
+# The audit baseline: nothing in plaintext, and client certificates on every gRPC port (the values cannot relax it).
+STRICT = replace(INTERMEDIATE, name="strict", require_tls=ENDPOINT_IDS, require_mtls=GRPC_ENDPOINT_IDS)
+BUILTIN_PROFILES: dict[str, Profile] = {INTERMEDIATE.name: INTERMEDIATE, STRICT.name: STRICT}
 
 _KEYS = tuple(f.name for f in fields(Profile))
 
@@ -128,20 +150,11 @@ def _check(path: Path, key: Any, value: Any) -> Any:
     if key == "weak_cipher_families":
         if isinstance(value, list):  # an unquoted NULL in YAML is null, but here it can only mean the NULL family
             value = ["NULL" if v is None else v for v in value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(f"a list of cipher families from {', '.join(WEAK_CIPHER_FAMILIES)}")
-        unknown = [v for v in value if v not in WEAK_CIPHER_FAMILIES]
-        if unknown:
-            raise bad(f"a list of families from {', '.join(WEAK_CIPHER_FAMILIES)} (unknown: {', '.join(unknown)})")
-        return tuple(dict.fromkeys(value))
+        return _listed(value, WEAK_CIPHER_FAMILIES, "cipher families", bad)
     if key == "controls_off":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(f"a list of control IDs from {', '.join(SWITCHABLE_CONTROLS)}")
-        unknown = [v for v in value if v not in SWITCHABLE_CONTROLS]
-        if unknown:
-            raise bad(f"a list of controls from {', '.join(SWITCHABLE_CONTROLS)} (others cannot be switched off; "
-                      f"unknown: {', '.join(unknown)})")
-        return tuple(dict.fromkeys(value))
+        return _listed(value, SWITCHABLE_CONTROLS, "control IDs", bad, refused="others cannot be switched off; ")
+    if key in ("require_tls", "require_mtls"):
+        return _listed(value, ENDPOINT_IDS if key == "require_tls" else GRPC_ENDPOINT_IDS, "endpoint IDs", bad)
     # the integer thresholds
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad("an integer")
@@ -150,3 +163,13 @@ def _check(path: Path, key: Any, value: Any) -> Any:
     if key in ("rsa_min_bits", "ec_min_bits") and value <= 0:
         raise bad("a positive number of bits")
     return value
+
+
+def _listed(value: Any, allowed: tuple[str, ...], what: str, bad, *, refused: str = "") -> tuple[str, ...]:
+    """A YAML list of names from ``allowed``, without repeats, or ``bad(...)`` saying which are not."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad(f"a list of {what} from {', '.join(allowed)}")
+    unknown = [v for v in value if v not in allowed]
+    if unknown:
+        raise bad(f"a list of {what} from {', '.join(allowed)} ({refused}unknown: {', '.join(unknown)})")
+    return tuple(dict.fromkeys(value))

@@ -10,7 +10,8 @@ The HTML is rendered from the document, not from the records, so ``evidence.json
 Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sorted keys)::
 
     run           started_at, finished_at, tool_version, cluster_server, context, source, profile, exit_status,
-                  evidence_started_at, evidence_finished_at, notices, incomplete (bool), incomplete_reason
+                  evidence_started_at, evidence_finished_at, notices, incomplete (bool), incomplete_reason,
+                  protection_off {tls: [endpoint], mtls: [endpoint]}: what the configuration itself leaves open
     expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
                   requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
     certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
@@ -59,7 +60,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from probes import frameworks as _frameworks
-from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS
+from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS, GRPC_ENDPOINT_IDS
 from probes.errors import CertificateError
 from probes.forecast import forecast as _forecast, parse_iso as _parse_iso
 from probes.minimal import minimal_object
@@ -72,6 +73,8 @@ __all__ = [
     "RunInfo",
     "TestOutcome",
     "evidence_document",
+    "protection_off",
+    "protection_banner",
     "render_json",
     "render_html",
     "write_atomic",
@@ -371,6 +374,48 @@ def _summary(tests: Iterable[TestOutcome]) -> dict[str, dict[str, int]]:
     return out
 
 
+def protection_off(topology) -> dict[str, list[str]]:
+    """The deployed endpoints the configuration itself leaves without TLS (``tls``), and the gRPC ports it leaves
+    without client certificates (``mtls``; a plaintext one is in both), in endpoint order. Empty lists without a
+    topology."""
+    off: dict[str, list[str]] = {"tls": [], "mtls": []}
+    if topology is None:
+        return off
+    for spec in sorted(topology.endpoints, key=lambda s: ENDPOINT_IDS.index(s.id) if s.id in ENDPOINT_IDS else 99):
+        if not spec.deployed:
+            continue
+        mode = getattr(spec.mode, "value", spec.mode)
+        if mode == "plaintext":
+            off["tls"].append(spec.id)
+        if spec.id in GRPC_ENDPOINT_IDS and mode != "mtls":
+            off["mtls"].append(spec.id)
+    return off
+
+
+def protection_banner(off: Mapping[str, Iterable[str]], profile: Mapping[str, Any] | None = None) -> str | None:
+    """One sentence naming the endpoints whose TLS or mTLS is off by configuration, or None when none is: the first
+    thing the terminal summary and the HTML report say, since a green run proves little about a port that is meant
+    to be plaintext. ``profile`` (the run's profile as a mapping) tells whether the profile demands them anyway."""
+    tls = list(off.get("tls") or ())
+    mtls = [e for e in off.get("mtls") or () if e not in tls]
+    parts = []
+    if tls:
+        parts.append(f"TLS is off by configuration on {', '.join(tls)}")
+    if mtls:
+        parts.append(f"mTLS is off by configuration on {', '.join(mtls)}")
+    if not parts:
+        return None
+    profile = profile or {}
+    demanded = set(profile.get("require_tls") or ()) | set(profile.get("require_mtls") or ())
+    if set(tls) | set(mtls) <= demanded:
+        tail = (f"; the profile '{profile.get('name')}' demands it there, so T-MODE-MATCHES-CONFIG fails where the "
+                "port is not protected")
+    else:
+        tail = ("; a pass there means the port matches the configuration, not that it is protected "
+                "(--direktiv-profile strict demands TLS everywhere and mTLS on the gRPC ports)")
+    return "; ".join(parts) + tail
+
+
 def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunInfo = RunInfo(),
                       tests: Iterable[TestOutcome] = (), framework: str | None = None, baseline: Any = None,
                       baseline_path: str = "") -> dict[str, Any]:
@@ -406,6 +451,7 @@ def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunIn
             "notices": [scrub(n) for n in notices],
             "incomplete": bool(reasons),
             "incomplete_reason": "; ".join(dict.fromkeys(reasons)) or None,
+            "protection_off": protection_off(ev.topology if ev is not None else None),
             "reports": dict(run.reports),
         },
         "expected": _expected(ev.topology if ev is not None else None),
@@ -592,6 +638,9 @@ def _profile_text(profile: Mapping[str, Any]) -> str:
         parts.append(f"at least {profile['min_days_valid']} days valid")
     if profile.get("rsa_min_bits"):
         parts.append(f"RSA ≥ {profile['rsa_min_bits']}, EC ≥ {profile.get('ec_min_bits')}")
+    for key, what in (("require_tls", "TLS"), ("require_mtls", "mTLS")):
+        if profile.get(key):
+            parts.append(f"{what} demanded on {', '.join(profile[key])}")
     return ", ".join(parts)
 
 
@@ -608,7 +657,11 @@ def _header(document: Mapping[str, Any], cells) -> str:
         ("Started", run.get("started_at")), ("Finished", run.get("finished_at")),
         ("Tool version", run.get("tool_version")), ("Exit status", run.get("exit_status")),
     ]
-    parts = [f'<header class="{state}"><h1>Direktiv TLS conformance report</h1><dl class="meta">']
+    parts = []
+    banner = protection_banner(run.get("protection_off") or {}, run.get("profile") or {})
+    if banner:
+        parts.append(f'<div class="banner protection-off" role="alert">{_e(banner)}</div>')
+    parts.append(f'<header class="{state}"><h1>Direktiv TLS conformance report</h1><dl class="meta">')
     parts += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta]
     parts.append('</dl><div class="counts">')
     for status, label in (("fail", "failed"), ("error", "error"), ("pass", "passed"), ("skip", "not applicable")):

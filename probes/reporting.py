@@ -6,7 +6,8 @@
       pytest_sessionfinish                 reports/evidence.json, reports/report.html and reports/results.sarif, each
                                            written atomically, also after an interrupt or a failed gathering (marked
                                            incomplete)
-      pytest_terminal_summary              one line per endpoint, the per-requirement view (--direktiv-framework),
+      pytest_terminal_summary              a banner when TLS or mTLS is off by configuration (naming the endpoints),
+                                           one line per endpoint, the per-requirement view (--direktiv-framework),
                                            what changed since the baseline (--direktiv-baseline), the report paths
 
 The verdicts come from the tests (each judged test keeps its Verdict in ``item.stash[VERDICT_KEY]``); a control
@@ -26,8 +27,10 @@ from typing import Any
 import pytest
 
 from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS
+from probes.stash import STATE_KEY, VERDICT_KEY
 from probes.report import (
     OUTCOMES,
+    protection_banner,
     RunInfo,
     TestOutcome,
     evidence_document,
@@ -40,7 +43,7 @@ from probes.report import (
 
 __all__ = ["ReportWriter", "REPORTS_DIR", "EVIDENCE_NAME", "HTML_NAME", "SARIF_NAME"]
 
-REPORTS_DIR = "reports"  # under the rootdir, beside the default reports/junit.xml
+REPORTS_DIR = "reports"  # under the directory pytest was started in, beside the default reports/junit.xml
 EVIDENCE_NAME = "evidence.json"
 HTML_NAME = "report.html"
 SARIF_NAME = "results.sarif"
@@ -65,12 +68,13 @@ class ReportWriter:
 
     Args:
         config: the pytest config; the conformance state (``config.stash[STATE_KEY]``) is read at session end.
-        directory: where to write; default ``reports/`` under the rootdir.
+        directory: where to write; default ``reports/`` under the directory pytest was started in.
     """
 
     def __init__(self, config: pytest.Config, *, directory: str | os.PathLike | None = None) -> None:
         self.config = config
-        self.directory = Path(directory) if directory is not None else Path(config.rootpath, REPORTS_DIR)
+        self.directory = (Path(directory) if directory is not None
+                          else Path(config.invocation_params.dir, REPORTS_DIR))
         self.started_at = _now()
         self.outcomes: dict[str, TestOutcome] = {}
         self.interrupted: str | None = None
@@ -102,8 +106,6 @@ class ReportWriter:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def _state(self):
-        from probes.plugin import STATE_KEY
-
         return self.config.stash.get(STATE_KEY, None)
 
     def _incomplete(self, session: pytest.Session, exitstatus: int, state, evidence) -> str | None:
@@ -121,8 +123,6 @@ class ReportWriter:
         return "; ".join(reasons) or None
 
     def _verdicts(self, session: pytest.Session, evidence, profile) -> list[Any]:
-        from probes.plugin import VERDICT_KEY
-
         verdicts = {}
         for item in session.items:
             v = item.stash.get(VERDICT_KEY, None)
@@ -214,6 +214,11 @@ class ReportWriter:
         tr = terminalreporter
         if not self.written and not self.problems:
             return
+        run = (self.document or {}).get("run") or {}
+        banner = protection_banner(run.get("protection_off") or {}, run.get("profile") or {})
+        if banner:
+            tr.write_sep("!", "TLS or mTLS off by configuration", yellow=True, bold=True)
+            tr.write_line(banner, yellow=True, bold=True)
         tr.write_sep("-", "Direktiv TLS conformance by endpoint")
         counts = self._counts()
         order = [CLUSTER, *ENDPOINT_IDS]

@@ -1,7 +1,9 @@
 """From the user's options to evidence: the cluster, the expected configuration, one gathering.
 
-``check_usage`` runs before collection and turns bad input into one ``UsageError`` sentence (pytest exits 4).
-``gather_evidence`` learns the expected configuration (the Helm release in the cluster, ``--values`` on top)
+``check_usage`` runs before collection and turns bad input into one ``UsageError`` sentence (pytest exits 4): a
+kubeconfig or context that cannot be used, a namespace or Helm release that is not there (the sentence lists what
+is), a values, CA or CA key secret that cannot be read.
+``gather_evidence`` learns the expected configuration (the Helm release in the cluster, ``--direktiv-values`` on top)
 and gathers the evidence; what stops it altogether is an ``ObservationError`` sentence that every test reports.
 Nothing here depends on pytest, so the project's tests and the benchmarks call it directly.
 """
@@ -12,8 +14,8 @@ from dataclasses import dataclass
 
 from probes.errors import ProbeError, UsageError
 
-__all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "expected_configuration",
-           "gather_evidence"]
+__all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "check_target",
+           "expected_configuration", "gather_evidence"]
 
 
 class ObservationError(Exception):
@@ -30,7 +32,7 @@ class RunOptions:
         services_namespace: where its knative and pod services run; None follows the values'
             ``functions.namespace`` (else the chart's default).
         values: a Helm values file on top of the release's values.
-        ca_files: ``--ca-file`` options as ``(endpoint ID or None for all, path)``: trust anchors instead of the
+        ca_files: ``--direktiv-ca-file`` options as ``(endpoint ID or None for all, path)``: trust anchors instead of the
             secrets' ``ca.crt`` (or the system trust store).
         ca_key_secret: ``(namespace, name)`` of the CA secret for minting bad client certificates.
         timeout: seconds for each network step.
@@ -66,24 +68,78 @@ class ExpectedConfiguration:
 
 
 def check_usage(options: RunOptions) -> None:
-    """Every check of user input; raises UsageError. Only ``--ca-key-secret`` needs the network (one read,
-    within ``--timeout``); an API server that cannot answer it is left to the run to report."""
+    """Every check of user input; raises UsageError. The files first, then the cluster: the target
+    (:func:`check_target`) and ``--direktiv-ca-key-secret``, each read within ``--direktiv-timeout``; what the API
+    server cannot answer (RBAC, a server down) is left to the run to report."""
     from probes.helm import load_values_file
     from probes.kube import Cluster
     from probes.timeouts import Timeouts
     from probes.trust import load_ca_files
 
-    with Cluster.connect(options.kubeconfig, context=options.context,
-                         timeouts=Timeouts.uniform(options.timeout)) as cluster:
-        if options.ca_key_secret is not None:
-            _check_ca_key_secret(cluster, options.ca_key_secret)
     if options.values:
         load_values_file(options.values)
     load_ca_files(options.ca_files)
+    with Cluster.connect(options.kubeconfig, context=options.context,
+                         timeouts=Timeouts.uniform(options.timeout)) as cluster:
+        check_target(cluster, options)
+        if options.ca_key_secret is not None:
+            _check_ca_key_secret(cluster, options.ca_key_secret)
+
+
+def _found(what: str, read) -> str:
+    """``"namespaces there: a, b"``, or why they could not be listed."""
+    try:
+        names = [str(n) for n in read()]
+    except ProbeError as exc:
+        return f"{what} could not be listed ({str(exc).rstrip('.')})"
+    return f"{what}: {', '.join(names) if names else 'none'}"
+
+
+def _exists(cluster, namespace: str) -> bool | None:
+    """Whether the namespace exists; None when the API server cannot say (RBAC, a server down)."""
+    try:
+        return cluster.namespace_exists(namespace)
+    except ProbeError:
+        return None
+
+
+def check_target(cluster, options: RunOptions) -> None:
+    """UsageError when the options point at nothing: the release namespace does not exist, the services namespace
+    given does not exist, or (unless ``--direktiv-values`` gives the expectation) the release namespace holds no
+    deployed release of that name. The sentence lists the namespaces and Helm releases that do exist. A question the
+    API server cannot answer (RBAC, a server down) is not the user's mistake: the run reports it."""
+    where = f"the cluster of context {cluster.context!r}"
+    namespace_exists = _exists(cluster, options.namespace)
+    if namespace_exists is False:
+        raise UsageError(
+            f"The release namespace {options.namespace!r} (--direktiv-namespace) does not exist in {where} "
+            f"({_found('namespaces there', cluster.namespaces)}; "
+            f"{_found('Helm releases', lambda: cluster.helm_releases(None))}); pass --direktiv-namespace with the "
+            "namespace of Direktiv's Helm release.")
+    if options.services_namespace and _exists(cluster, options.services_namespace) is False:
+        raise UsageError(
+            f"The services namespace {options.services_namespace!r} (--direktiv-services-namespace) does not exist "
+            f"in {where} ({_found('namespaces there', cluster.namespaces)}); pass the namespace Direktiv's "
+            "knative services and job pods run in, or leave the option out to follow the values' "
+            "functions.namespace.")
+    if options.values or namespace_exists is None:
+        return
+    try:
+        deployed = [r for r in cluster.helm_releases(options.namespace, name=options.release) if r.status == "deployed"]
+    except ProbeError:
+        return
+    if not deployed:
+        there = _found(f"Helm releases in {options.namespace}", lambda: cluster.helm_releases(options.namespace))
+        if there.endswith(": none"):
+            there += f"; {_found('Helm releases in the cluster', lambda: cluster.helm_releases(None))}"
+        raise UsageError(
+            f"There is no deployed Helm release {options.release!r} (--direktiv-release) in namespace "
+            f"{options.namespace} of {where} ({there}); pass --direktiv-release with the release's name, or "
+            "--direktiv-values FILE with the installation's Helm values.")
 
 
 def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
-    """UsageError when the --ca-key-secret names a secret that does not exist; other failures (RBAC, an API
+    """UsageError when the --direktiv-ca-key-secret names a secret that does not exist; other failures (RBAC, an API
     server that does not answer) are the run's to report, not the user's input."""
     namespace, name = ref
     try:
@@ -92,7 +148,7 @@ def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
         return
     if secret is None:
         raise UsageError(
-            f"--ca-key-secret {namespace}/{name}: there is no such secret in the cluster (context "
+            f"--direktiv-ca-key-secret {namespace}/{name}: there is no such secret in the cluster (context "
             f"{cluster.context!r}); pass the secret of cert-manager's CA issuer (e.g. cert-manager/direktiv-ca), "
             "or leave the option out")
 
@@ -101,9 +157,9 @@ def _release_hint(exc: ProbeError | None) -> str:
     """What to do when the release could not be read, by why."""
     from probes.errors import ClusterError, ClusterForbidden, ClusterNotFound, ClusterUnauthorized
 
-    values = "pass --values FILE with the installation's Helm values"
+    values = "pass --direktiv-values FILE with the installation's Helm values"
     if exc is None or isinstance(exc, ClusterNotFound):
-        return f"check --release/--namespace, or {values}"
+        return f"check --direktiv-release/--direktiv-namespace, or {values}"
     if isinstance(exc, ClusterUnauthorized):
         return "fix the kubeconfig's credentials for this cluster"
     if isinstance(exc, ClusterForbidden):
@@ -114,7 +170,7 @@ def _release_hint(exc: ProbeError | None) -> str:
 
 
 def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguration:
-    """Chart defaults merged with the release's config, then --values on top, then normalized."""
+    """Chart defaults merged with the release's config, then --direktiv-values on top, then normalized."""
     from probes.helm import deep_merge, load_values_file, normalize_values
 
     overrides = load_values_file(options.values) if options.values else None
@@ -131,11 +187,11 @@ def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguratio
         source = f"helm release {options.namespace}/{options.release} revision {release.revision}"
         if overrides is not None:
             values = deep_merge(values, overrides)
-            source += f" with --values {options.values}"
+            source += f" with --direktiv-values {options.values}"
     elif overrides is not None:
         values = overrides
-        source = f"--values {options.values} (the release could not be read: {release_error})"
-        notices.append(f"the Helm release could not be read ({release_error}); the expectation is --values "
+        source = f"--direktiv-values {options.values} (the release could not be read: {release_error})"
+        notices.append(f"the Helm release could not be read ({release_error}); the expectation is --direktiv-values "
                        f"{options.values} alone")
     else:
         raise ObservationError(
@@ -144,8 +200,9 @@ def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguratio
     return ExpectedConfiguration(values, source, tuple(notices) + tuple(alias_notices))
 
 
-def gather_evidence(options: RunOptions, profile):
-    """The run's evidence; ObservationError when not even the expected configuration can be learnt."""
+def gather_evidence(options: RunOptions, profile, *, on_endpoint=None):
+    """The run's evidence; ObservationError when not even the expected configuration can be learnt.
+    ``on_endpoint(endpoint_evidence, seconds)`` is called as each endpoint's evidence completes."""
     from probes.kube import Cluster
     from probes.observe import ObserveOptions, gather
     from probes.timeouts import Timeouts
@@ -169,4 +226,4 @@ def gather_evidence(options: RunOptions, profile):
             timeouts=timeouts, budget=options.budget, profile=profile, ca_files=ca_files,
             ca_key_secret=options.ca_key_secret, connect=options.connect)
         notices = expected.notices + (services_namespace_notice(topology),)
-        return gather(cluster, topology, observe, source=expected.source, notices=notices)
+        return gather(cluster, topology, observe, source=expected.source, notices=notices, on_endpoint=on_endpoint)

@@ -37,7 +37,7 @@ class Timeouts:
 
     @classmethod
     def uniform(cls, seconds: float) -> "Timeouts":
-        """Every step gets the same limit (what ``--timeout`` sets)."""
+        """Every step gets the same limit (what ``--direktiv-timeout`` sets)."""
         if seconds <= 0:
             raise ValueError(f"a timeout must be positive, given: {seconds}")
         return cls(seconds, seconds, seconds, seconds, seconds, seconds)

@@ -81,7 +81,7 @@ class Mode(str, Enum):
 class NamespaceSource(str, Enum):
     """Where the services namespace came from."""
 
-    GIVEN = "given"      # the caller named it (the suite's --services-namespace)
+    GIVEN = "given"      # the caller named it (the suite's --direktiv-services-namespace)
     VALUES = "values"    # the values' functions.namespace
     DEFAULT = "default"  # neither: the chart's default, direktiv-services-direktiv
 
@@ -396,7 +396,7 @@ def _plain(obj: Any) -> Any:
 # ------------------------------------------------------------------------------------------------------- helpers
 
 
-def services_namespace_notice(topology: Topology, *, given_as: str = "--services-namespace") -> str:
+def services_namespace_notice(topology: Topology, *, given_as: str = "--direktiv-services-namespace") -> str:
     """One sentence for the run's output: which services namespace is used and where it came from (``given_as``
     names how a caller-given namespace was given)."""
     ns = topology.services_namespace

@@ -2,7 +2,7 @@
 
 For each TLS endpoint, the first that applies:
 
-1. ``--ca-file ID=PATH`` for that endpoint, then ``--ca-file PATH`` for all endpoints;
+1. ``--direktiv-ca-file ID=PATH`` for that endpoint, then ``--direktiv-ca-file PATH`` for all endpoints;
 2. the ``ca.crt`` of the endpoint's secret;
 3. the secret has no ``ca.crt`` because an ACME issuer wrote it (Let's Encrypt through cert-manager: ACME gives
    no CA certificate), and the endpoint's clients trust public roots rather than ``ca.crt`` (the ``lb``, ``api``
@@ -19,7 +19,7 @@ The system trust store is certifi's bundle (Mozilla's roots), not the operating 
 ``/etc/ssl/certs/ca-certificates.crt``: certifi is a pinned dependency, so the verdict is the same on every machine
 that runs the suite (slim container images have no OS bundle, macOS has none at that path, and distributions add
 or drop roots on their own schedules), and it is the bundle httpx, the suite's HTTPS client, trusts by default.
-Roots your organisation adds to its machines are not in it: pass them with ``--ca-file ID=PATH``.
+Roots your organisation adds to its machines are not in it: pass them with ``--direktiv-ca-file ID=PATH``.
 
 Nothing here does I/O but :func:`system_trust_store` and :func:`load_ca_files` (reading files); the cluster objects
 come in as already-read listings (anything with ``what``, ``value``, ``error`` and ``absent_reason``, such as
@@ -84,15 +84,15 @@ class Listing(Protocol):
     absent_reason: str | None
 
 
-# ------------------------------------------------------------------------------------------------------ --ca-file
+# ------------------------------------------------------------------------------------------------------ --direktiv-ca-file
 
 
 @dataclass(frozen=True)
 class CaFile:
-    """One ``--ca-file`` option.
+    """One ``--direktiv-ca-file`` option.
 
     Attributes:
-        endpoint: the endpoint ID it is for (``--ca-file lb=PATH``), or None for every endpoint (``--ca-file PATH``).
+        endpoint: the endpoint ID it is for (``--direktiv-ca-file lb=PATH``), or None for every endpoint (``--direktiv-ca-file PATH``).
         path: the PEM file.
         anchors_der: its certificates (DER), once loaded; empty before.
     """
@@ -104,12 +104,12 @@ class CaFile:
     @property
     def option(self) -> str:
         """The option as the user wrote it, for messages and anchor sources."""
-        return f"--ca-file {self.endpoint}={self.path}" if self.endpoint else f"--ca-file {self.path}"
+        return f"--direktiv-ca-file {self.endpoint}={self.path}" if self.endpoint else f"--direktiv-ca-file {self.path}"
 
 
 @dataclass(frozen=True)
 class CaFiles:
-    """Every ``--ca-file`` option, loaded.
+    """Every ``--direktiv-ca-file`` option, loaded.
 
     Attributes:
         files: per endpoint or for all, at most one each.
@@ -124,7 +124,7 @@ class CaFiles:
 
 
 def parse_ca_file_option(text: str, *, endpoint_ids: Sequence[str] = ENDPOINT_IDS) -> tuple[str | None, str]:
-    """``(endpoint ID or None, path)`` from ``--ca-file``'s argument: ``ID=PATH`` or ``PATH``.
+    """``(endpoint ID or None, path)`` from ``--direktiv-ca-file``'s argument: ``ID=PATH`` or ``PATH``.
 
     A text that names an existing file is a path even when it holds ``=``. ``ValueError`` with one sentence for
     an unknown endpoint ID or an empty path.
@@ -143,7 +143,7 @@ def parse_ca_file_option(text: str, *, endpoint_ids: Sequence[str] = ENDPOINT_ID
 
 
 def load_ca_files(options: Iterable[tuple[str | None, str]]) -> CaFiles:
-    """Read and check every ``--ca-file`` (as :func:`parse_ca_file_option` parsed them).
+    """Read and check every ``--direktiv-ca-file`` (as :func:`parse_ca_file_option` parsed them).
 
     Raises:
         UsageError: one sentence: the same endpoint given twice, a file that cannot be read, or one without a
@@ -349,7 +349,7 @@ class TrustAnchors:
 
     Attributes:
         anchors_der: the anchors (DER); empty when there are none.
-        source: where they came from, for messages: ``--ca-file lb=PATH``, ``--ca-file PATH``,
+        source: where they came from, for messages: ``--direktiv-ca-file lb=PATH``, ``--direktiv-ca-file PATH``,
             ``secret default/direktiv-lb ca.crt``, ``system trust store (ACME issuer letsencrypt-prod)``; None for
             an endpoint without a secret.
         missing: when ``anchors_der`` is empty, why (one sentence, no trailing period); None otherwise.

@@ -8,6 +8,8 @@ official clients (the ``kubernetes`` package's typed and dynamic APIs, kubectl) 
   ``pods/portforward`` and ``pods/status``), ``/apis`` (APIGroupList) and ``/apis/{group}``, listing exactly what the
   store serves (a CRD that is not installed is in none of them); plain JSON also where a client asks for aggregated
   discovery, as a server without it answers;
+- get and list of ``namespaces`` (every namespace an object was added to exists, as do ``default`` and
+  ``kube-system``; ``ObjectStore.remove_namespace`` takes one away);
 - get and list of namespaced ``secrets``, ``services``, ``pods``, ``configmaps``, ``endpoints`` (core v1) and
   ``endpointslices`` (discovery.k8s.io/v1), list across namespaces, ``labelSelector`` (equality and set-based),
   the ``status`` subresource; custom objects under ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]``
@@ -82,6 +84,7 @@ __all__ = [
     "ApiServer",
     "PortTarget",
     "secret_object",
+    "namespace_object",
     "parse_label_selector",
     "containerd_refused_message",
     "RefusedAfter",
@@ -117,6 +120,7 @@ _FORWARD_PROTOCOLS = (_BINARY_PROTOCOL, _BASE64_PROTOCOL)
 
 # (group, version, plural) -> kind of the resources every cluster serves.
 _BUILTIN_RESOURCES = {
+    ("", "v1", "namespaces"): "Namespace",
     ("", "v1", "secrets"): "Secret",
     ("", "v1", "services"): "Service",
     ("", "v1", "pods"): "Pod",
@@ -124,8 +128,11 @@ _BUILTIN_RESOURCES = {
     ("", "v1", "endpoints"): "Endpoints",
     ("discovery.k8s.io", "v1", "endpointslices"): "EndpointSlice",
 }
+# The namespaces every cluster has, whatever it runs.
+_SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # (group, kind) -> plural for the kinds the tool reads; anything else needs an explicit plural.
 _PLURALS = {
+    ("", "Namespace"): "namespaces",
     ("", "Secret"): "secrets",
     ("", "Service"): "services",
     ("", "Pod"): "pods",
@@ -152,6 +159,7 @@ class _Facts(NamedTuple):
 
 # (group, plural) -> discovery facts; a resource defined with another plural gets none of these.
 _FACTS = {
+    ("", "namespaces"): _Facts(("ns",), (), ("status",)),
     ("", "services"): _Facts(("svc",), ("all",), ("status",)),
     ("", "pods"): _Facts(("po",), ("all",), ("portforward", "status")),
     ("", "configmaps"): _Facts(("cm",)),
@@ -218,6 +226,17 @@ def secret_object(
         "metadata": metadata,
         "type": type,
         "data": {key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
+    }
+
+
+def namespace_object(name: str) -> dict:
+    """An active Namespace as the API returns it (with the name label every namespace gets since 1.21)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
     }
 
 
@@ -294,6 +313,8 @@ class ObjectStore:
         self._delays: dict[tuple[str, str | None, str | None], float] = {}
         self._cuts: dict[tuple[str, str], int] = {}
         self._resource_version = 1000
+        for name in _SYSTEM_NAMESPACES:
+            self.add(namespace_object(name))
 
     # -- content
 
@@ -321,6 +342,8 @@ class ObjectStore:
             raise ValueError(f"no known plural for kind {kind!r} in group {group!r}; pass plural=")
         obj = copy.deepcopy(obj)
         metadata = obj["metadata"]
+        if namespace and self.get("", "namespaces", "", namespace) is None:
+            self.add(namespace_object(namespace))  # as if created first: no object lives outside a namespace
         with self._lock:
             self._resources.setdefault((group, version, plural), kind)
             self._resource_version += 1
@@ -334,6 +357,10 @@ class ObjectStore:
         with self._lock:
             self._objects.pop((group, plural, namespace, name), None)
             self._resource_version += 1
+
+    def remove_namespace(self, name: str) -> None:
+        """Take a namespace away (its objects stay listed, as while a namespace terminates)."""
+        self.remove("namespaces", "", name)
 
     def get(self, group: str, plural: str, namespace: str, name: str) -> dict | None:
         with self._lock:
@@ -549,7 +576,7 @@ def _api_resource(name: str, kind: str, *, namespaced: bool = True, verbs: Itera
 
 
 # The resources the store serves that live outside namespaces.
-_CLUSTER_SCOPED = frozenset({("cert-manager.io", "clusterissuers")})
+_CLUSTER_SCOPED = frozenset({("", "namespaces"), ("cert-manager.io", "clusterissuers")})
 
 
 def _api_resource_entries(group: str, plural: str, kind: str) -> list[dict]:
@@ -701,6 +728,7 @@ class ApiServer:
         routes.add_post(f"{reviews}/selfsubjectaccessreviews", self._access_review)
         routes.add_post(f"{reviews}/selfsubjectrulesreviews", self._rules_review)
         routes.add_route("*", "/api/v1/namespaces/{ns}/pods/{name}/portforward", self._portforward)
+        routes.add_route("*", "/api/v1/{plural:namespaces}/{name}", self._resource)  # a namespace is cluster-scoped
         for prefix in ("/api/v1", "/apis/{group}/{version}"):
             for rest in ("/{plural}", "/namespaces/{ns}/{plural}", "/namespaces/{ns}/{plural}/{name}",
                          "/namespaces/{ns}/{plural}/{name}/{sub}"):
@@ -919,7 +947,7 @@ class ApiServer:
             return _no_such_path()
         as_table = tables.table_version(request.headers.get("Accept", ""))
         if verb == "get":  # an object, or its status subresource: the object itself
-            obj = self.store.get(group, resource, namespace, name)
+            obj = self.store.get(group, resource, namespace or "", name)
             if obj is None:
                 return _not_found(group, resource, name)
             version_now = obj["metadata"]["resourceVersion"]

@@ -2,7 +2,7 @@
 Direktiv-shaped objects and forwards ``pods/portforward`` to those servers.
 
 ``start_sandbox("conformant")`` returns a :class:`RunningSandbox` with a kubeconfig the suite can use
-(``pytest suites/ --kubeconfig PATH`` plus :attr:`RunningSandbox.suite_args`). The layout is Direktiv v0.4's
+(``direktiv-tls-conformance --kubeconfig PATH`` plus :attr:`RunningSandbox.suite_args`). The layout is Direktiv v0.4's
 (TOPOLOGY.md), release ``direktiv`` in ``default``:
 
     contour-external  Service envoy 80->http(8080) 443->https(8443)   pod envoy-*       the LoadBalancer
@@ -212,8 +212,9 @@ class RunningSandbox:
         self._cleanup.close()
 
     def suite_command(self) -> list[str]:
-        """The command that points the suite at this sandbox."""
-        return ["pytest", "suites/", "--kubeconfig", str(self.kubeconfig_path), *self.suite_args]
+        """The command that points the suite at this sandbox (the installed command; in a checkout
+        ``pytest suites/`` takes the same options)."""
+        return ["direktiv-tls-conformance", "--kubeconfig", str(self.kubeconfig_path), *self.suite_args]
 
     def pod_ports(self, endpoint: str) -> tuple[PodPort, ...]:
         """The pod ports serving ``endpoint``, replicas in order (for lb/knative: both of Envoy's ports)."""
@@ -987,14 +988,14 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
 
 
 def _acme_root_args(scenario: Scenario, authority: _Pki, kubeconfig: Path, cleanup: ExitStack) -> list[str]:
-    """``--ca-file ID=PATH`` for each endpoint the scenario names, PATH (beside the kubeconfig, removed on stop)
+    """``--direktiv-ca-file ID=PATH`` for each endpoint the scenario names, PATH (beside the kubeconfig, removed on stop)
     holding the stand-in ACME root that a real cluster's clients would find in the system trust store."""
     if not scenario.acme_root_for:
         return []
     root = kubeconfig.with_name(f"{kubeconfig.name}-acme-root.pem")
     root.write_bytes(authority.ca_pem(Issuer.ACME))
     cleanup.callback(root.unlink, True)
-    return [arg for endpoint in scenario.acme_root_for for arg in ("--ca-file", f"{endpoint}={root}")]
+    return [arg for endpoint in scenario.acme_root_for for arg in ("--direktiv-ca-file", f"{endpoint}={root}")]
 
 
 def _kubeconfig_path(cleanup: ExitStack, workdir, kubeconfig) -> Path:

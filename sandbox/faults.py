@@ -56,7 +56,7 @@ PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 
 # The per-step limit the matrix runs with: small, so that a hung peer costs one second, not five.
 FAULT_TIMEOUT = 1.0
-# The CA key secret the baseline reads (--ca-key-secret), as the sandbox's suite_args give it.
+# The CA key secret the baseline reads (--direktiv-ca-key-secret), as the sandbox's suite_args give it.
 CA_KEY_SECRET = ("cert-manager", "direktiv-ca")
 # The second certificate some ca.crt bundles carry (an old CA during a rotation).
 _ROTATED_CA = "direktiv-system-previous"
@@ -423,7 +423,7 @@ FAULT_CASES: tuple[FaultCase, ...] = (
           names=("contour-internal/direktiv-cert-knative",), causes=("forbidden",),
           justification="only what needs that secret cannot be judged (error, naming the secret and RBAC); the "
                         "handshakes themselves need no secret and are still judged"),
-    _case("api-403-secrets", "RBAC forbids reading secrets anywhere (the expectation comes from --values)",
+    _case("api-403-secrets", "RBAC forbids reading secrets anywhere (the expectation comes from --direktiv-values)",
           _forbid_secrets_with_values, verdicts=_secrets_forbidden(), names=("secret",),
           causes=("forbidden", "could not be read"),
           justification="every control that needs a secret (the K-* checks, trust anchors, the client "
@@ -463,14 +463,14 @@ FAULT_CASES: tuple[FaultCase, ...] = (
           justification="a CA bundle is how a CA rotation is done: every anchor in it is used, nothing changes"),
     _case("helm-release-undecodable", "the Helm release secret does not decode",
           _applying(_undecodable_release), observation_error=True, names=("sh.helm.release.v1.direktiv.v1",),
-          causes=("does not decode",), justification=_NO_EXPECTATION + "; it says to pass --values"),
+          causes=("does not decode",), justification=_NO_EXPECTATION + "; it says to pass --direktiv-values"),
     _case("helm-release-undecodable-with-values",
-          "the Helm release secret does not decode, and --values gives the expectation",
+          "the Helm release secret does not decode, and --direktiv-values gives the expectation",
           _undecodable_release_with_values,
-          justification="--values gives the same expectation, so every verdict is the baseline's"),
+          justification="--direktiv-values gives the same expectation, so every verdict is the baseline's"),
     # -- the budget
-    _case("budget-spent", "flow's gRPC port never answers, the step limit is 30s and --budget 3",
-          _silent_with_budget, verdicts=_every("flow-grpc"), names=("",), causes=("--budget 3s",),
+    _case("budget-spent", "flow's gRPC port never answers, the step limit is 30s and --direktiv-budget 3",
+          _silent_with_budget, verdicts=_every("flow-grpc"), names=("",), causes=("--direktiv-budget 3s",),
           justification="what the budget cut short is not observed, and each verdict says the budget ran out; "
                         "the run ends within twice the budget"),
 )

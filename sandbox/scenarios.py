@@ -78,7 +78,7 @@ INTERNAL_CONTOUR = "contour-internal"
 # cert-manager's CA secret of the TLS page (ClusterIssuer direktiv-ca, CA certificate CN direktiv-system).
 CA_SECRET = "cert-manager/direktiv-ca"
 # What the suite needs to mint the expired and no-clientAuth client certificates (M-EXPIRED-*, M-NO-CLIENTAUTH-*).
-CA_KEY_SUITE_ARGS: tuple[str, ...] = ("--ca-key-secret", CA_SECRET)
+CA_KEY_SUITE_ARGS: tuple[str, ...] = ("--direktiv-ca-key-secret", CA_SECRET)
 
 _GRPC_USAGES = ("digital signature", "key encipherment", "server auth", "client auth")
 _DEFAULT_USAGES = ("digital signature", "key encipherment")
@@ -330,9 +330,9 @@ class Scenario:
         expected_failures: the (control ID, endpoint ID) pairs that must fail; ``cluster`` for K-*.
         expected_errors: the pairs that must be errors (what the misconfiguration leaves unobservable, e.g. every
             refusal control of a port whose baseline handshake cannot complete); every other pair passes or skips.
-        ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--ca-key-secret``).
+        ca_key_readable: the suite may read ``cert-manager/direktiv-ca`` (and gets ``--direktiv-ca-key-secret``).
         extra_suite_args: further pytest options the scenario needs.
-        acme_root_for: endpoints whose trust anchor the suite gets as ``--ca-file ID=PATH``, PATH holding the
+        acme_root_for: endpoints whose trust anchor the suite gets as ``--direktiv-ca-file ID=PATH``, PATH holding the
             sandbox's stand-in ACME root (the real one would be in the system trust store; the sandbox cannot
             reach Let's Encrypt).
         ca_key_type: the key of the root CAs (``direktiv-ca`` and the other CA): ``ecdsa`` (P-256, the sandbox's
@@ -1038,7 +1038,7 @@ _READINGS: tuple[Scenario, ...] = (
     _variant(
         "services-namespace-from-values",
         "functions.namespace is my-functions: knative services, the flow secret's copy and the init pods' secret "
-        "live there, and the suite finds them without --services-namespace: nothing fails",
+        "live there, and the suite finds them without --direktiv-services-namespace: nothing fails",
         values={"functions": {"namespace": _MY_FUNCTIONS}},
         certificates=(CertSpec("knative-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}",)),
                       CertSpec("pod-my-functions", Issuer.CA, (f"*.{_MY_FUNCTIONS}.pod",), _GRPC_USAGES)),
@@ -1047,7 +1047,7 @@ _READINGS: tuple[Scenario, ...] = (
     replace(_variant(
         "lb-acme",
         "the lb's certificate comes from an ACME ClusterIssuer (letsencrypt-prod), so its secret has no ca.crt; the "
-        "suite trusts the (stand-in) ACME root for the lb through --ca-file lb=PATH: nothing fails",
+        "suite trusts the (stand-in) ACME root for the lb through --direktiv-ca-file lb=PATH: nothing fails",
         certificates=(CertSpec("lb-acme", Issuer.ACME, (_LB_HOST,), _DEFAULT_USAGES + ("server auth",)),),
         secrets=_replace_secret(CONFORMANT.secrets, f"{NAMESPACE}/direktiv-lb", cert="lb-acme",
                                 keys=("tls.crt", "tls.key")),

@@ -1,8 +1,8 @@
 """Server-side printing: the ``Table`` a real API server answers when a client (``kubectl get``) asks for one with
 ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``.
 
-Columns are the real ones: kube-apiserver's printers for the built-in kinds (pods, services, secrets, configmaps,
-endpoints, endpointslices) and the CRDs' ``additionalPrinterColumns`` for the custom kinds the sandbox knows
+Columns are the real ones: kube-apiserver's printers for the built-in kinds (namespaces, pods, services, secrets,
+configmaps, endpoints, endpointslices) and the CRDs' ``additionalPrinterColumns`` for the custom kinds the sandbox knows
 (cert-manager, knative, Contour); any other kind gets a CRD's default, Name and Age. Columns with priority 1 are what
 ``kubectl get -o wide`` adds. Each row carries the object's metadata (``PartialObjectMetadata``), from which kubectl
 takes the namespace column of ``-A``. Ages are computed now, in apimachinery's HumanDuration.
@@ -169,6 +169,7 @@ _COLUMNS: dict[tuple[str, str], tuple[_Column, ...]] = {
     ("", "configmaps"): (_Column("Data", lambda c: len(c.get("data") or {}) + len(c.get("binaryData") or {}),
                                  "integer"),),
     ("", "endpoints"): (_Column("Endpoints", _endpoints),),
+    ("", "namespaces"): (_Column("Status", _path("status", "phase")),),
     ("discovery.k8s.io", "endpointslices"): (_Column("AddressType", _path("addressType")),
                                              _Column("Ports", _slice_ports), _Column("Endpoints", _slice_endpoints)),
     # The CRDs' additionalPrinterColumns.

@@ -8,7 +8,21 @@ from expect import wait_until
 # grpcio's C core logs every refused handshake to stderr; the tests provoke many on purpose.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
+# The tests read no file of the user's outside the repository (tests/isolation.py): imported first, before anything
+# reads HOME.
+from isolation import outside_reads  # noqa: E402
+
 pytest_plugins = ["pytester", "_hypothesis_pytestplugin"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if outside_reads:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for path in outside_reads:
+        terminalreporter.write_line(f"a test read a file outside the repository: {path}", red=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -144,6 +144,30 @@ def test_custom_objects_read_and_a_missing_crd_is_a_not_found_status(api, api_cl
                                 "reason": "NotFound", "code": 404}
 
 
+def test_namespaces_are_those_of_the_objects_and_the_systems(api, api_client):
+    core = k8s.CoreV1Api(api_client)
+    names = [ns.metadata.name for ns in core.list_namespace(_request_timeout=5).items]
+    assert names == sorted(["cert-manager", "contour-internal", "default", "direktiv-services-direktiv",
+                            "knative-serving-knative", "kube-node-lease", "kube-public", "kube-system"])
+    default = core.read_namespace("default", _request_timeout=5)
+    assert (default.status.phase, default.metadata.labels) == ("Active", {"kubernetes.io/metadata.name": "default"})
+    status, _, body = _raw(api, "/api/v1/namespaces/wrong")
+    assert (status, json.loads(body)["message"]) == (404, 'namespaces "wrong" not found')
+    api.store.forbid("namespaces")
+    status, _, body = _raw(api, "/api/v1/namespaces/default")
+    assert status == 403 and 'cannot get resource "namespaces" in API group "" at the cluster scope' in \
+        json.loads(body)["message"]
+
+
+def test_a_namespace_taken_away_is_gone_from_get_and_list(api_client):
+    store = _store()
+    store.remove_namespace("cert-manager")
+    with ApiServer(store) as server:
+        status, _, _ = _raw(server, "/api/v1/namespaces/cert-manager")
+        _, _, body = _raw(server, "/api/v1/namespaces")
+    assert status == 404 and "cert-manager" not in [o["metadata"]["name"] for o in json.loads(body)["items"]]
+
+
 def test_list_envelopes_have_the_real_shape(api):
     status, _, body = _raw(api, "/api/v1/namespaces/nowhere/secrets")
     listed = json.loads(body)

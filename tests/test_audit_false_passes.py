@@ -251,7 +251,7 @@ def test_legacy_with_nothing_to_refuse_is_a_skip_not_a_pass():
     assert v.status is Status.SKIP, v.message
 
 
-# Finding 10. --ca-key-secret was given, but the secret could not be read (RBAC forbids secrets in cert-manager):
+# Finding 10. --direktiv-ca-key-secret was given, but the secret could not be read (RBAC forbids secrets in cert-manager):
 # the expired and no-clientAuth certificates could not be had. _rejects skips whenever the reason equals
 # ev.ca_key_reason, so a failed API read reads as "not applicable". Only an absent option is a skip.
 @pytest.mark.parametrize("control", ["M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED"])
@@ -506,7 +506,7 @@ def test_sandbox_secrets_forbidden_in_one_namespace_errors_keypair_and_chain(con
     assert v.status is Status.ERROR, v.message
 
 
-# Finding 10, end to end: --ca-key-secret cert-manager/direktiv-ca is given, RBAC forbids reading it. The expired and
+# Finding 10, end to end: --direktiv-ca-key-secret cert-manager/direktiv-ca is given, RBAC forbids reading it. The expired and
 # no-clientAuth certificates cannot be minted; the verdicts SKIP ("not tested"), as if the option had been left out.
 def test_sandbox_forbidden_ca_key_secret_errors_the_minting_controls(conformant_sandbox):
     from probes.session import gather_evidence
@@ -523,7 +523,7 @@ def test_sandbox_forbidden_ca_key_secret_errors_the_minting_controls(conformant_
 
 
 # Finding 1, end to end. Scenario flow-ignores-expiry: flow's client verifier ignores expiry, so with the right CA
-# key M-EXPIRED-CERT-REJECTED fails on flow-grpc (as the scenario documents). Now --ca-key-secret names another CA's
+# key M-EXPIRED-CERT-REJECTED fails on flow-grpc (as the scenario documents). Now --direktiv-ca-key-secret names another CA's
 # secret (a stale CA after a rotation, the wrong issuer's secret, a root instead of the issuing intermediate): the
 # suite never checks that this CA issued the configured client certificate, mints the "expired certificate from
 # the right CA" with the wrong CA, flow refuses it for its issuer ('bad certificate' from Go's crypto/tls, 'unknown ca'

@@ -192,8 +192,8 @@ def test_judge_pytest_reads_the_last_line():
     assert judge_pytest(finished(0, "...\n===== 142 passed in 1.05s =====")) == (True, "142 passed in 1.05s")
     completed, summary = judge_pytest(finished(1, "== 1 failed, 141 passed in 1.2s =="))
     assert not completed and summary == "exit status 1: 1 failed, 141 passed in 1.2s"
-    assert judge_pytest(finished(4, "", "ERROR: --sandbox nope: no such scenario")) == (
-        False, "exit status 4: ERROR: --sandbox nope: no such scenario")
+    assert judge_pytest(finished(4, "", "ERROR: --direktiv-sandbox nope: no such scenario")) == (
+        False, "exit status 4: ERROR: --direktiv-sandbox nope: no such scenario")
 
 
 _SERVING = textwrap.dedent("""
@@ -212,7 +212,7 @@ def test_a_separate_sandbox_is_read_from_its_lines_and_stopped_with_sigint():
     with SeparateSandbox([sys.executable, "-c", _SERVING], start_timeout=30) as sandbox:
         assert sandbox.kubeconfig == Path("/tmp/fake.kubeconfig")
         assert sandbox.pytest_args == ["suites/", "--kubeconfig", "/tmp/fake.kubeconfig",
-                                       "--ca-key-secret", "cert-manager/direktiv-ca"]
+                                       "--direktiv-ca-key-secret", "cert-manager/direktiv-ca"]
         assert sandbox.started_in is not None
     assert sandbox.stop() == 0  # it exited on SIGINT, and stopping again is harmless
 

@@ -59,7 +59,7 @@ def judge_all(evidence) -> dict:
 def gather(running, **changes):
     """The verdicts of a run against ``running`` (its kubeconfig, its scenario's --ca-file and --ca-key-secret)."""
     args = running.suite_args
-    ca_files = tuple(tuple(v.split("=", 1)) for f, v in zip(args[::2], args[1::2]) if f == "--ca-file")
+    ca_files = tuple(tuple(v.split("=", 1)) for f, v in zip(args[::2], args[1::2]) if f == "--direktiv-ca-file")
     options = RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=CA_KEY_SECRET, ca_files=ca_files,
                          timeout=TIMEOUT, **changes)
     return judge_all(gather_evidence(options, INTERMEDIATE))

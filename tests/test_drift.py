@@ -148,7 +148,7 @@ def test_a_bad_baseline_is_a_one_sentence_usage_error(pytester, tmp_path):
 
 def run_suite(pytester, scenario: str, out: str, *args: str):
     junit = pytester.path / out / "junit.xml"
-    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={junit}", *args)
+    result = pytester.runpytest(str(SUITES), "--direktiv-sandbox", scenario, f"--junitxml={junit}", *args)
     return result, junit.parent
 
 

@@ -15,6 +15,7 @@ import pytest
 from expect import HANG_MARGIN, assert_no_hang, assert_verdicts, observed
 from probes.catalog import CONTROLS
 from probes.controls import judge
+from probes.plugin import SUITE_MARKER
 from probes.profile import INTERMEDIATE
 from probes.session import ObservationError, RunOptions, gather_evidence
 from sandbox.cluster import start_sandbox
@@ -142,8 +143,10 @@ def test_secrets(verdict):
 
 def test_a_ca_key_secret_that_does_not_exist_is_a_usage_error(pytester):
     pytester.makepyfile(test_conformance=SUITE)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--sandbox", "conformant",
-                                "--ca-key-secret", "cert-manager/no-such-ca", "--timeout", str(GENEROUS_TIMEOUT))
+    pytester.makeconftest(SUITE_MARKER)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--direktiv-sandbox", "conformant",
+                                "--direktiv-ca-key-secret", "cert-manager/no-such-ca",
+                                "--direktiv-timeout", str(GENEROUS_TIMEOUT))
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert "Traceback" not in text

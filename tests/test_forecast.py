@@ -93,7 +93,7 @@ def test_the_timeline_marks_the_renewal_and_flags_a_late_one(document, pki):  # 
 
 def test_a_sandbox_run_forecasts_from_cert_managers_renewal_times(pytester):
     out = pytester.path / "out"
-    result = pytester.runpytest(str(SUITES), "--sandbox", "conformant", f"--junitxml={out / 'junit.xml'}")
+    result = pytester.runpytest(str(SUITES), "--direktiv-sandbox", "conformant", f"--junitxml={out / 'junit.xml'}")
     assert result.ret == pytest.ExitCode.OK
     doc = json.loads((out / "evidence.json").read_text())
     forecast = doc["forecast"]

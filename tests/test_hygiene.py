@@ -63,7 +63,7 @@ def assert_no_key_material(text: str, fragments: list[str], where: str) -> None:
 
 def _options(running, **changes) -> RunOptions:
     args = list(running.suite_args)
-    ca_key = tuple(args[args.index("--ca-key-secret") + 1].split("/")) if "--ca-key-secret" in args else None
+    ca_key = tuple(args[args.index("--direktiv-ca-key-secret") + 1].split("/")) if "--direktiv-ca-key-secret" in args else None
     options = dict(kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key, timeout=STEP_TIMEOUT)
     return RunOptions(**{**options, **changes})
 
@@ -102,7 +102,7 @@ def test_the_suite_run_verbose_with_a_failing_control_prints_and_writes_no_key_m
         junit = pytester.path / "out" / "junit.xml"
         result = pytester.runpytest(str(SUITES), "-p", "no:cacheprovider", "-vv", "-l", "--tb=long",
                                     "--kubeconfig", str(running.kubeconfig_path), *running.suite_args,
-                                    "--timeout", str(STEP_TIMEOUT), f"--junitxml={junit}")
+                                    "--direktiv-timeout", str(STEP_TIMEOUT), f"--junitxml={junit}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     outputs = {"stdout": result.stdout.str(), "stderr": result.stderr.str()}
     assert "tls.key is not the private key of tls.crt" in outputs["stdout"]  # K-SECRET-KEYPAIR failed
@@ -242,3 +242,12 @@ def test_any_values_file_is_a_mapping_or_one_usage_sentence(tmp_path_factory, te
         assert str(path) in str(exc) and "Traceback" not in str(exc)
     else:
         assert isinstance(values, dict)
+
+
+def test_a_file_of_the_users_is_told_from_the_repositorys_and_pythons():
+    from isolation import REAL_HOME, REPO, reads_a_users_file
+
+    assert reads_a_users_file(str(REAL_HOME / ".kube" / "config"))
+    assert not reads_a_users_file(str(REPO / "pyproject.toml"))
+    assert not reads_a_users_file(os.__file__)  # the standard library, wherever Python is installed
+    assert os.environ["HOME"] == str(REPO / "build" / "test-home") and "KUBECONFIG" not in os.environ

@@ -180,7 +180,7 @@ def test_a_conformant_run_in_a_pod_dialling_pod_ips_passes_without_any_port_forw
     loopback.store.forbid("pods/portforward")
     reports = pytester.path / "reports"
     result = pytester.runpytest(str(SUITES), "-p", "no:cacheprovider", f"--junitxml={reports}/junit.xml",
-                                "--direktiv-connect", "direct", "--ca-key-secret", "cert-manager/direktiv-ca")
+                                "--direktiv-connect", "direct", "--direktiv-ca-key-secret", "cert-manager/direktiv-ca")
     cases = [case for suite in JUnitXml.fromfile(str(reports / "junit.xml")) for case in suite]
     assert_verdicts({}, from_junit(cases), others="pass", context="conformant, in a pod, direct")
     assert result.ret == pytest.ExitCode.OK and len(cases) == 142

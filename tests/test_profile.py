@@ -3,7 +3,7 @@
 import pytest
 
 from probes.errors import UsageError
-from probes.profile import INTERMEDIATE, Profile, load_profile
+from probes.profile import INTERMEDIATE, STRICT, Profile, load_profile
 
 
 def test_intermediate_is_built_in():
@@ -60,6 +60,9 @@ def test_empty_file_is_intermediate_under_its_name(tmp_path):
     ("weak_cipher_families: RC4\n", "key weak_cipher_families must be a list"),
     ("weak_cipher_families: [RC4, CHACHA]\n", "unknown: CHACHA"),
     ("name: ''\n", "key name must be a non-empty string"),
+    ("require_tls: api\n", "key require_tls must be a list of endpoint IDs"),
+    ("require_tls: [api, edge]\n", "unknown: edge"),
+    ("require_mtls: [api]\n", "require_mtls must be a list of endpoint IDs from ingress-grpc, flow-grpc, functions-grpc"),
     ("- min_version\n", "must hold a YAML mapping"),
     ("min_version: [\n", "is not valid YAML at line 2"),
 ])
@@ -72,10 +75,27 @@ def test_bad_files_name_the_file_and_the_key(tmp_path, content, message):
 
 
 def test_unknown_name_that_is_no_file():
-    with pytest.raises(UsageError, match="'modern' is neither a built-in profile \\(intermediate\\) nor"):
+    with pytest.raises(UsageError, match="'modern' is neither a built-in profile \\(intermediate, strict\\) nor"):
         load_profile("modern")
 
 
 def test_directory_is_unreadable(tmp_path):
     with pytest.raises(UsageError, match="cannot be read"):
         load_profile(tmp_path)
+
+
+def test_strict_is_intermediate_that_demands_tls_everywhere_and_mtls_on_the_grpc_ports():
+    assert load_profile("strict") is STRICT
+    assert STRICT == Profile(name="strict", require_tls=("lb", "api", "ui", "ingress-grpc", "flow-grpc",
+                                                           "functions-grpc", "knative"),
+                             require_mtls=("ingress-grpc", "flow-grpc", "functions-grpc"))
+    assert [STRICT.demanded_mode(e) for e in ("lb", "api", "flow-grpc", "knative")] == ["tls", "tls", "mtls", "tls"]
+    assert INTERMEDIATE.demanded_mode("flow-grpc") is None and INTERMEDIATE.require_tls == ()
+
+
+def test_a_file_demands_tls_and_mtls_where_it_says(tmp_path):
+    path = tmp_path / "audit.yaml"
+    path.write_text("require_tls: [api, ui]\nrequire_mtls: [flow-grpc]\n")
+    profile = load_profile(path)
+    assert (profile.demanded_mode("api"), profile.demanded_mode("flow-grpc"), profile.demanded_mode("lb")) == (
+        "tls", "mtls", None)

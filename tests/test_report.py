@@ -125,7 +125,7 @@ def make_evidence(pki: PKI, *, incomplete: str | None = None) -> Evidence:
                 replace(grpc_offer, client=pki.clone), outcome=HandshakeOutcome.REJECTED, rejection=Rejection.ALERT,
                 alert="unknown ca", detail="late rejection")),
         }),),
-        client_identities={ClientCert.CONFIGURED: None, ClientCert.EXPIRED: "no CA key (--ca-key-secret)"})
+        client_identities={ClientCert.CONFIGURED: None, ClientCert.EXPIRED: "no CA key (--direktiv-ca-key-secret)"})
     api = EndpointEvidence(spec["api"], unreachable="service default/direktiv-api-service has no ready pod to forward to")
     secrets = {
         ("default", "direktiv-lb"): SecretEvidence("default", "direktiv-lb", True, type="kubernetes.io/tls",
@@ -480,7 +480,8 @@ def test_interrupted_run_still_writes_what_it_had(pytester, pki):
 def test_zz_operator_presses_ctrl_c():
     raise KeyboardInterrupt
 """)
-    result = pytester.runpytest("--junitxml=reports/junit.xml",
+    # -p no:randomly: the Ctrl-C test must run last, after the others (pytest-randomly, where installed, shuffles)
+    result = pytester.runpytest("--junitxml=reports/junit.xml", "-p", "no:randomly",
                                 plugins=[Setup(make_evidence(pki))], no_reraise_ctrlc=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["INCOMPLETE: interrupted (KeyboardInterrupt)*", "evidence  reports/evidence.json"])
@@ -510,7 +511,7 @@ def test_sandbox_run_reports_hold_no_private_key_and_put_failures_first(pytester
         pytest.skip("the suites/ directory is not beside tests/")
     reports = pytester.path / "out"
     # the plugin writes evidence.json and report.html beside the JUnit file
-    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={reports / 'junit.xml'}")
+    result = pytester.runpytest(str(SUITES), "--direktiv-sandbox", scenario, f"--junitxml={reports / 'junit.xml'}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*Direktiv TLS conformance by endpoint*", "cluster *", "flow-grpc *"])
     texts = {name: (reports / name).read_text() for name in ("junit.xml", "evidence.json", "report.html")}

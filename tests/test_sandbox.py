@@ -130,8 +130,8 @@ def cluster(conformant):
 
 
 def test_conformant_starts_and_says_how_to_run_the_suite(conformant):
-    assert conformant.suite_command() == ["pytest", "suites/", "--kubeconfig", str(conformant.kubeconfig_path),
-                                          "--ca-key-secret", "cert-manager/direktiv-ca"]
+    assert conformant.suite_command() == ["direktiv-tls-conformance", "--kubeconfig", str(conformant.kubeconfig_path),
+                                          "--direktiv-ca-key-secret", "cert-manager/direktiv-ca"]
     assert conformant.kubeconfig_path.stat().st_mode & 0o077 == 0
 
 
@@ -498,7 +498,7 @@ def _lb_acme(sb):
                                          "group": "cert-manager.io"}
     issuers, _ = sb.store.list("cert-manager.io", "clusterissuers", None)
     assert "acme" in next(i for i in issuers if i["metadata"]["name"] == "letsencrypt-prod")["spec"]
-    flag = sb.suite_args.index("--ca-file")
+    flag = sb.suite_args.index("--direktiv-ca-file")
     root = Path(sb.suite_args[flag + 1].removeprefix("lb="))
     chain = shake(sb, "lb").peer_chain_der
     assert len(chain) == 2 and facts.verify_chain(chain, x509.load_pem_x509_certificates(root.read_bytes())).trusted
@@ -659,8 +659,8 @@ def test_cli_up_serves_until_sigint_then_stops_cleanly(tmp_path):
     try:
         lines = _lines_until(proc, "check it with:", CLI_DEADLINE)
         assert f"kubeconfig: {kubeconfig}\n" in lines
-        assert lines[-1].strip() == (f"check it with: pytest suites/ --kubeconfig {kubeconfig} "
-                                     "--ca-key-secret cert-manager/direktiv-ca")
+        assert lines[-1].strip() == (f"check it with: direktiv-tls-conformance --kubeconfig {kubeconfig} "
+                                     "--direktiv-ca-key-secret cert-manager/direktiv-ca")
         assert kubeconfig.exists()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=CLI_DEADLINE) == 0

@@ -111,7 +111,7 @@ def test_every_secret_a_served_endpoint_mounts_exists(scenario):
 
 
 def test_suite_args_carry_the_ca_key_secret_where_cert_manager_holds_the_ca():
-    assert SCENARIOS["conformant"].suite_args == ("--ca-key-secret", "cert-manager/direktiv-ca")
+    assert SCENARIOS["conformant"].suite_args == ("--direktiv-ca-key-secret", "cert-manager/direktiv-ca")
     assert SCENARIOS["plaintext"].suite_args == ()
 
 

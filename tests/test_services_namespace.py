@@ -1,4 +1,4 @@
-"""The services namespace follows the values' functions.namespace unless --services-namespace overrides it, and
+"""The services namespace follows the values' functions.namespace unless --direktiv-services-namespace overrides it, and
 the run says which one it used and where it came from."""
 
 from pathlib import Path
@@ -36,7 +36,7 @@ def test_a_given_namespace_overrides_the_values_and_says_so():
     topology = derive_topology({"functions": {"namespace": "fn-space"}}, services_namespace="other")
     assert topology.services_namespace == "other"
     assert topology.services_namespace_source is NamespaceSource.GIVEN
-    assert services_namespace_notice(topology) == "the services namespace is other, as given by --services-namespace"
+    assert services_namespace_notice(topology) == "the services namespace is other, as given by --direktiv-services-namespace"
     assert any("functions.namespace to fn-space" in n for n in topology.notices)
 
 
@@ -45,7 +45,7 @@ def test_without_values_or_option_the_builtin_default_is_named():
     assert topology.services_namespace == "direktiv-services-direktiv"
     assert topology.services_namespace_source is NamespaceSource.DEFAULT
     notice = services_namespace_notice(topology)
-    assert "built-in default" in notice and "--services-namespace" in notice
+    assert "built-in default" in notice and "--direktiv-services-namespace" in notice
 
 
 def test_everything_namespaced_follows_the_chosen_namespace():
@@ -90,7 +90,7 @@ def test_without_the_option_the_run_finds_everything_in_the_values_namespace(san
 def test_the_option_overrides_the_values_and_a_wrong_one_fails_honestly(sandbox):
     evidence = _gather(sandbox, services_namespace="direktiv-services-direktiv")
     assert evidence.topology.services_namespace == "direktiv-services-direktiv"
-    assert ("the services namespace is direktiv-services-direktiv, as given by --services-namespace"
+    assert ("the services namespace is direktiv-services-direktiv, as given by --direktiv-services-namespace"
             in evidence.notices)
     present = judge("K-SECRET-PRESENT", "cluster", evidence, INTERMEDIATE)
     assert present.status is Status.FAIL
@@ -102,7 +102,7 @@ def test_the_option_overrides_the_values_and_a_wrong_one_fails_honestly(sandbox)
 
 
 def test_the_suite_prints_which_namespace_it_used(pytester):
-    result = pytester.runpytest(str(SUITES), "--sandbox", SCENARIO, f"--junitxml={pytester.path / 'junit.xml'}",
+    result = pytester.runpytest(str(SUITES), "--direktiv-sandbox", SCENARIO, f"--junitxml={pytester.path / 'junit.xml'}",
                                 "-k", "K-SECRET-PRESENT or knative")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(

@@ -23,10 +23,10 @@ STEP_TIMEOUT = 5.0
 def _options(running) -> RunOptions:
     args = list(running.suite_args)
     ca_key = None
-    if "--ca-key-secret" in args:
-        ns, name = args[args.index("--ca-key-secret") + 1].split("/")
+    if "--direktiv-ca-key-secret" in args:
+        ns, name = args[args.index("--direktiv-ca-key-secret") + 1].split("/")
         ca_key = (ns, name)
-    ca_files = tuple(parse_ca_file_option(value) for flag, value in zip(args, args[1:]) if flag == "--ca-file")
+    ca_files = tuple(parse_ca_file_option(value) for flag, value in zip(args, args[1:]) if flag == "--direktiv-ca-file")
     return RunOptions(kubeconfig=str(running.kubeconfig_path), ca_key_secret=ca_key, ca_files=ca_files,
                       timeout=STEP_TIMEOUT)
 
@@ -75,6 +75,6 @@ def test_without_the_ca_key_the_two_minting_controls_skip_and_say_why():
         verdicts = judge_all(gather_evidence(options, INTERMEDIATE))
     for (control, endpoint), v in verdicts.items():
         if control in ("M-EXPIRED-CERT-REJECTED", "M-NO-CLIENTAUTH-EKU-REJECTED"):
-            assert v.status is Status.SKIP and "--ca-key-secret" in v.message, v
+            assert v.status is Status.SKIP and "--direktiv-ca-key-secret" in v.message, v
         else:
             assert v.status is Status.PASS, v

@@ -1,6 +1,8 @@
 """The real suite (suites/) run through pytest against the sandbox: exit status, skips with reasons, JUnit
 properties on every test case, and selection by endpoint and by control."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,20 @@ import sandbox.cluster  # noqa: F401
 from sandbox.scenarios import SCENARIOS
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
+ENDPOINTS = ("lb", "api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc", "knative")
 
 
 def run_suite(pytester, scenario, *args):
     junit = pytester.path / "out" / "junit.xml"
-    result = pytester.runpytest(str(SUITES), "--sandbox", scenario, f"--junitxml={junit}", "-rfEs", *args)
-    cases = [case for suite in JUnitXml.fromfile(str(junit)) for case in suite]
+    result = pytester.runpytest(str(SUITES), "--direktiv-sandbox", scenario, f"--junitxml={junit}", "-rfEs", *args)
+    suites = list(JUnitXml.fromfile(str(junit)))
+    assert [s.name for s in suites] == ["direktiv-tls-conformance"]  # junit_suite_name: the tool's, not "pytest"
+    cases = [case for suite in suites for case in suite]
     return result, cases
+
+
+def evidence_document(pytester):
+    return json.loads((pytester.path / "out" / "evidence.json").read_text())
 
 
 def assert_scenario_verdicts(scenario, cases, *, broken=("fail", "error"), others=("pass", "skip")):
@@ -54,6 +63,15 @@ def test_conformant_passes_and_every_case_names_its_control_and_endpoint(pyteste
         "cluster", "lb", "api", "ui", "ingress-grpc", "flow-grpc", "functions-grpc", "knative"}
     chain = next(c for c in cases if c.name == "test_served_chain_is_trusted[flow-grpc]")
     assert len(properties(chain)["fingerprint_sha256"]) == 64 and properties(chain)["not_after"]
+    # one progress line per endpoint as its evidence completes, before the first test
+    lines = result.stdout.lines
+    start = lines.index(next(line for line in lines if "gathering evidence" in line))
+    progress = lines[start + 1:start + 8]
+    assert sorted(line.split()[0] for line in progress) == sorted(ENDPOINTS), progress
+    assert all(re.fullmatch(r"\S+\s+observed (on \d+ pods )?in \d+ ms", line) for line in progress), progress
+    # everything is protected as configured: no banner
+    assert "off by configuration" not in result.stdout.str()
+    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": []}
 
 
 def test_tls_only_skips_mtls_controls_with_the_reason(pytester):
@@ -72,6 +90,35 @@ def test_plaintext_still_judges_the_mode_of_every_port(pytester):
     passed = {c.name for c in cases if outcome(c) == "passed"}
     assert {f"test_port_mode_matches_configuration[{e}]" for e in ("api", "ui", "lb", "flow-grpc")} <= passed
     result.stdout.fnmatch_lines(["*SKIPPED*TLS is not configured for api*"])
+    # a green run of a plaintext installation says, first thing in its summary and its report, that TLS is off
+    banner = (f"TLS is off by configuration on {', '.join(ENDPOINTS)}; a pass there means the port matches the "
+              "configuration, not that it is protected")
+    result.stdout.fnmatch_lines(["*TLS or mTLS off by configuration*", f"{banner}*",
+                                 "*Direktiv TLS conformance by endpoint*"])
+    doc = evidence_document(pytester)
+    assert doc["run"]["protection_off"] == {"tls": list(ENDPOINTS), "mtls": list(ENDPOINTS[3:6])}
+    page = (pytester.path / "out" / "report.html").read_text()
+    body = page[page.index("<main>") + len("<main>"):]
+    assert body.startswith('<div class="banner protection-off" role="alert">TLS is off by configuration on lb, ')
+
+
+def test_the_strict_profile_demands_tls_and_mtls_whatever_the_values_say(pytester):
+    result, cases = run_suite(pytester, "tls-only", "--direktiv-profile", "strict")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    failed = {c.name for c in cases if outcome(c) == "failure"}
+    assert failed == {f"test_port_mode_matches_configuration[{e}]" for e in ENDPOINTS[3:6]}
+    result.stdout.fnmatch_lines([
+        "*expected flow-grpc port 7777 to be mTLS (the profile 'strict' demands it; the configuration has TLS*"
+        "observed tls*",
+        "*mTLS is off by configuration on ingress-grpc, flow-grpc, functions-grpc; the profile 'strict' demands it*",
+    ])
+    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": list(ENDPOINTS[3:6])}
+
+
+def test_the_strict_profile_fails_every_plaintext_port(pytester):
+    result, cases = run_suite(pytester, "plaintext", "--direktiv-profile", "strict", "-k", "mode_matches")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert {properties(c)["endpoint"] for c in cases if outcome(c) == "failure"} == set(ENDPOINTS)
 
 
 def test_a_failing_control_fails_the_run_with_expected_and_observed(pytester):

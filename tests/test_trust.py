@@ -1,4 +1,4 @@
-"""Trust anchors (probes.trust): --ca-file per endpoint or for all, the secret's ca.crt, and the system trust store
+"""Trust anchors (probes.trust): --direktiv-ca-file per endpoint or for all, the secret's ca.crt, and the system trust store
 for a secret an ACME issuer wrote without ca.crt; unknown issuers are errors, never passes."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def issuance(certs, issuers=(), cluster_issuers=(), **errors) -> AcmeIssuance:
         cluster_issuers=read("cert-manager ClusterIssuers", list(cluster_issuers), error=errors.get("clusterissuers")))
 
 
-# ------------------------------------------------------------------------------------------------------ --ca-file
+# ------------------------------------------------------------------------------------------------------ --direktiv-ca-file
 
 
 def test_ca_file_option_is_a_path_or_endpoint_equals_path(tmp_path):
@@ -97,14 +97,14 @@ def test_ca_files_load_and_the_endpoints_own_wins(tmp_path, pem_file, test_ca):
     for_all = tmp_path / "all.pem"
     for_all.write_bytes(other.cert_pem)
     files = load_ca_files([(None, str(for_all)), ("lb", str(pem_file))])
-    assert files.for_endpoint("lb").option == f"--ca-file lb={pem_file}"
+    assert files.for_endpoint("lb").option == f"--direktiv-ca-file lb={pem_file}"
     assert files.for_endpoint("lb").anchors_der == (test_ca.cert.public_bytes(Encoding.DER),)
-    assert files.for_endpoint("api").option == f"--ca-file {for_all}"
+    assert files.for_endpoint("api").option == f"--direktiv-ca-file {for_all}"
     assert CaFiles().for_endpoint("lb") is None
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda tmp, pem: [("lb", str(tmp / "missing.pem"))], "--ca-file lb="),
+    (lambda tmp, pem: [("lb", str(tmp / "missing.pem"))], "--direktiv-ca-file lb="),
     (lambda tmp, pem: [("lb", str(pem)), ("lb", str(pem))], "already gives the trust anchors for endpoint lb"),
     (lambda tmp, pem: [(None, str(pem)), (None, str(pem))], "for every endpoint"),
 ])
@@ -117,7 +117,7 @@ def test_ca_files_that_cannot_be_used_are_one_sentence(tmp_path, pem_file, make,
 def test_a_ca_file_without_a_certificate_names_the_option(tmp_path):
     path = tmp_path / "key.pem"
     path.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(UsageError, match=r"--ca-file api=.*holds no PEM certificate; pass a PEM file") as caught:
+    with pytest.raises(UsageError, match=r"--direktiv-ca-file api=.*holds no PEM certificate; pass a PEM file") as caught:
         load_ca_files([("api", str(path))])
     assert "AAAA" not in str(caught.value)
 
@@ -206,7 +206,7 @@ def _never() -> AcmeIssuance:
 def test_ca_files_come_first_then_ca_crt(pem_file, test_ca):
     files = load_ca_files([("lb", str(pem_file))])
     chosen = endpoint_anchors(LB, secret_data={"ca.crt": b"unused"}, ca_files=files, issuance=_never)
-    assert chosen.source == f"--ca-file lb={pem_file}" and chosen.anchors_der
+    assert chosen.source == f"--direktiv-ca-file lb={pem_file}" and chosen.anchors_der
     own = endpoint_anchors(LB, secret_data={"ca.crt": test_ca.cert_pem}, issuance=_never)
     assert own.source == "secret default/direktiv-lb ca.crt"
     assert own.anchors_der == (test_ca.cert.public_bytes(Encoding.DER),) and own.missing is None
@@ -263,13 +263,13 @@ def _gather(running, **options):
 
 def _ca_file_of(running) -> tuple[str, str]:
     args = running.suite_args
-    return parse_ca_file_option(args[args.index("--ca-file") + 1])
+    return parse_ca_file_option(args[args.index("--direktiv-ca-file") + 1])
 
 
 def test_lb_acme_with_its_root_for_the_lb_passes(lb_acme):
     evidence = _gather(lb_acme, ca_files=(_ca_file_of(lb_acme),))
     lb = evidence.endpoints["lb"]
-    assert lb.anchor_source.startswith("--ca-file lb=")
+    assert lb.anchor_source.startswith("--direktiv-ca-file lb=")
     chain = judge("C-CHAIN-TRUSTED", "lb", evidence, INTERMEDIATE)
     assert chain.status is Status.PASS and "sandbox ACME stand-in intermediate" in chain.message
     present = judge("K-SECRET-PRESENT", "cluster", evidence, INTERMEDIATE)
@@ -307,7 +307,7 @@ def test_an_unreadable_issuer_is_an_error_on_the_controls_that_need_it(lb_acme):
     assert "forbidden" in present.message
     chain = judge("C-CHAIN-TRUSTED", "lb", evidence, INTERMEDIATE)
     assert chain.status is Status.ERROR and "no trust anchor for lb" in chain.message
-    assert "--ca-file lb=PATH" in chain.message
+    assert "--direktiv-ca-file lb=PATH" in chain.message
     # With the lb's anchor given, the issuer does not matter to the chain (K-SECRET-PRESENT still cannot tell).
     assert judge("C-CHAIN-TRUSTED", "lb", with_file, INTERMEDIATE).status is Status.PASS
     assert judge("K-SECRET-PRESENT", "cluster", with_file, INTERMEDIATE).status is Status.ERROR

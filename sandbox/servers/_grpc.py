@@ -7,13 +7,18 @@ and lax verifiers, in front of an insecure grpcio server (:class:`GoTLSGrpcServe
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import threading
 import time
 from concurrent import futures
 
-import grpc
+# grpcio's C core logs every refused handshake to stderr, and the suite provokes them on purpose: silence it
+# before grpc starts (it reads the variable then), unless the user asked for its logs.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+import grpc  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sandbox.servers._listeners import (
