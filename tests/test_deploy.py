@@ -172,7 +172,7 @@ def test_without_the_core_rule_the_release_cannot_be_read_and_the_error_names_rb
         "could not learn the expected configuration: Reading secrets in namespace default with labels "
         "owner=helm,name=direktiv,status=deployed is forbidden by RBAC: secrets is forbidden: User "
         f'"{DEFAULT_USER}" cannot list resource "secrets" in API group "" in the namespace "default"; grant the '
-        "suite's identity list on secrets in that namespace, or pass --values FILE with the installation's Helm "
+        "suite's identity list on secrets in that namespace, or pass --direktiv-values FILE with the installation's Helm "
         "values")
 
 

@@ -68,11 +68,23 @@ def test_a_requirement_takes_the_worst_verdict_of_its_controls():
         requirement_view("pci", {})
 
 
+
+class FrameworkSetup(Setup):
+    """Setup, with --direktiv-framework as a suite run would have parsed it (a stand-in run collects no suite, so
+    the option itself would be refused)."""
+
+    def __init__(self, evidence, framework_name: str) -> None:
+        super().__init__(evidence)
+        self.framework_name = framework_name
+
+    def pytest_configure(self, config):
+        config.option.direktiv_framework = self.framework_name
+        super().pytest_configure(config)
+
 @pytest.mark.parametrize("name", FRAMEWORK_NAMES)
 def test_every_report_carries_the_per_requirement_view(pytester, pki, name):  # noqa: F811
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest("--junitxml=reports/junit.xml", f"--direktiv-framework={name}",
-                                plugins=[Setup(make_evidence(pki))])
+    result = pytester.runpytest("--junitxml=reports/junit.xml", plugins=[FrameworkSetup(make_evidence(pki), name)])
     fw = framework(name)
     result.stdout.fnmatch_lines([f"*- {fw.title} by requirement -*", f"{fw.requirements[0].id} *"])
     reports = pytester.path / "reports"

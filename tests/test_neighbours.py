@@ -89,7 +89,7 @@ def test_the_suite_passes_beside_them_and_writes_the_three_reports(python, tmp_p
     assert all(f"{name}-" in header for name in PLUGIN_NAMES), header
     assert "142 passed" in output
     assert not [line for line in result.stderr.splitlines() if ".cc:" in line]  # no gRPC C-core log lines
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["evidence.json", "junit.xml", "report.html"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["evidence.json", "junit.xml", "report.html", "results.sarif"]
     assert [s.name for s in JUnitXml.fromfile(str(tmp_path / "out" / "junit.xml"))] == ["direktiv-tls-conformance"]
 
 
