@@ -135,7 +135,8 @@ class SeparateSandbox:
     """A sandbox in a process (and session) of its own; use as a context manager.
 
     Args:
-        command: the serving command; it prints ``kubeconfig: PATH`` and ``check it with: pytest ARGS...`` and
+        command: the serving command; it prints ``kubeconfig: PATH`` and ``check it with: pytest ARGS...`` (or
+            ``direktiv-tls-conformance ARGS...``, the installed command that runs ``suites/``) and
             serves until SIGINT.
         cwd: where to run it (the repository root).
         start_timeout: seconds to wait for both lines.
@@ -194,7 +195,11 @@ class SeparateSandbox:
                     self.kubeconfig = Path(line[len("kubeconfig: "):].strip())
                 elif line.startswith("check it with: "):
                     words = shlex.split(line[len("check it with: "):])
-                    self.pytest_args = words[1:] if words and words[0] == "pytest" else words
+                    if words and words[0] == "pytest":
+                        words = words[1:]
+                    elif words and words[0] == "direktiv-tls-conformance":  # the installed command: the suite
+                        words = ["suites/", *words[1:]]
+                    self.pytest_args = words
                     self.started_in = time.perf_counter() - begin
                     if self.kubeconfig is None:
                         raise SandboxError(f"{shlex.join(self.command)} printed no kubeconfig line: {self._tail()}")

@@ -201,7 +201,8 @@ _SERVING = textwrap.dedent("""
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     print("sandbox 'fake' is up")
     print("kubeconfig: /tmp/fake.kubeconfig")
-    print("check it with: pytest suites/ --kubeconfig /tmp/fake.kubeconfig --direktiv-ca-key-secret cert-manager/direktiv-ca",
+    print("check it with: direktiv-tls-conformance --kubeconfig /tmp/fake.kubeconfig "
+          "--direktiv-ca-key-secret cert-manager/direktiv-ca",
           flush=True)
     while True:
         time.sleep(0.1)
