@@ -37,7 +37,6 @@ The scans stop after ``max_rounds`` connections and when a :class:`~probes.timeo
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import os
@@ -56,7 +55,7 @@ from probes.cipher_suites import (
 )
 from probes.errors import BudgetExhausted, ProbeError
 from probes.timeouts import DEFAULT_TIMEOUTS, Budget, Timeouts
-from probes.tls import Dial, TLSVersion, alert_name
+from probes.tls import Dial, TLSVersion, alert_name, close_abortively
 
 __all__ = [
     "TLSDecodeError",
@@ -984,14 +983,6 @@ def _exchange(sock: socket.socket, sent: SentHello, seconds: float) -> ServerAns
         return reader.interrupted(AnswerKind.RESET, f"the connection failed: {exc.strerror or exc}")
 
 
-def _close_with_reset(sock: socket.socket) -> None:
-    """Close with a reset, not a FIN: through a port-forward that ends the stream at once (probes.tls does the
-    same after its handshakes, for the same reason)."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
 def _peer(sock: socket.socket) -> str:
     try:
         host, port = sock.getpeername()[:2]
@@ -1036,7 +1027,7 @@ def _dial_and_exchange(address: tuple[str, int], sent: SentHello, timeouts: Time
     try:
         return _exchange(sock, sent, timeouts.handshake)
     finally:
-        _close_with_reset(sock)
+        close_abortively(sock)
 
 
 def _default_dial(address: tuple[str, int], timeout: float) -> socket.socket:

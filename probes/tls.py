@@ -60,6 +60,7 @@ __all__ = [
     "local_support",
     "weak_cipher_offer",
     "alert_name",
+    "close_abortively",
 ]
 
 
@@ -699,7 +700,7 @@ def _default_dial(address: tuple[str, int], timeout: float) -> socket.socket:
     return socket.create_connection(address, timeout=timeout)
 
 
-def _close_abortively(sock: socket.socket) -> None:
+def close_abortively(sock: socket.socket) -> None:
     """Close with a TCP reset instead of a FIN: the probe has its verdict and reads nothing more. Through a
     port-forward this matters: the websocket protocol has no half-close, so a forwarder that sees a FIN must keep the
     stream open for a while in case an answer is still to come; a reset tells it at once that nobody will read it.
@@ -784,4 +785,4 @@ def handshake(
         return result(HandshakeOutcome.REJECTED, **done, late=True, refusal=after.refusal,
                       detail=f"{version} handshake with {where} completed, then {after.detail}")
     finally:
-        _close_abortively(sock)
+        close_abortively(sock)
