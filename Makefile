@@ -2,8 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 # Direktiv's servers in the sandbox run on Go where Go and grpc-go are installed (Debian packages grpc-go as
-# GOPATH sources); without them the Go server tests skip and the Python stand-ins serve.
-GO_PACKAGES := golang-go golang-google-grpc-dev
+# GOPATH sources), and the load balancer of the chart line v0.5.10-v0.7 on the real nginx; without them those
+# tests skip and the Python stand-ins serve. RUNLEVEL=1 keeps the package from starting a system nginx.
+REAL_SERVER_PACKAGES := golang-go golang-google-grpc-dev nginx-light
 
 .PHONY: demo test test-neighbours test-busy bench clean
 
@@ -16,9 +17,11 @@ demo: $(STAMP)
 	$(VENV)/bin/python -m pytest suites/ --direktiv-sandbox conformant -p no:cacheprovider
 
 test: $(STAMP)
-	@$(VENV)/bin/python -c 'import sys; from sandbox.servers import go_available; sys.exit(not go_available())' || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(GO_PACKAGES) >/dev/null; } || \
-	  echo "could not install $(GO_PACKAGES) with apt-get: the Go server tests skip, the sandbox uses Python"
+	@$(VENV)/bin/python -c 'import sys; from sandbox.servers import go_available, nginx_available; \
+	  sys.exit(not (go_available() and nginx_available()))' || \
+	  { apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    $(REAL_SERVER_PACKAGES) >/dev/null; } || \
+	  echo "could not install $(REAL_SERVER_PACKAGES) with apt-get: their tests skip, the sandbox uses Python"
 	$(VENV)/bin/python -m pytest tests/ -q
 
 # The tests in an environment that also has pytest-timeout, -xdist, -randomly, -rerunfailures and -html

@@ -96,7 +96,9 @@ def _keys(spec) -> str:
 def _endpoint(ev: Evidence, endpoint: str) -> EndpointEvidence:
     ep = ev.endpoints.get(endpoint)
     if ep is None:
-        _skip(f"{endpoint} is not part of the expected configuration")
+        absence = ev.topology.absence(endpoint)
+        _skip(f"{endpoint} is not part of this chart line's wiring: {absence}" if absence
+              else f"{endpoint} is not part of the expected configuration")
     if not ep.spec.deployed:
         _skip(f"{endpoint} is not deployed: {ep.spec.explanation}")
     return ep
@@ -460,7 +462,7 @@ def _plaintext_refused(ev, ep, pod, profile):
 
 
 # What a TLS port's answer to plaintext must be to count as a refusal (probes.plaintext's refusal words).
-_PLAINTEXT_REFUSALS = frozenset({"closed", "reset", "tls-alert", "https-port-400"})
+_PLAINTEXT_REFUSALS = frozenset({"closed", "reset", "tls-alert", "https-port-400", "http1-400"})
 
 
 @dataclass
@@ -996,6 +998,8 @@ def _contour_default_tls(ev: Evidence, endpoint: str, profile: Profile):
 
 def _protocol_consistent(ev: Evidence, endpoint: str, profile: Profile):
     x = ev.topology.protocol
+    if not x.applies:
+        _skip(x.reason)
     if x.consistent:
         return Status.PASS, x.reason, {}
     if x.https:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterator, Mapping
 
+from probes.chartlines import ChartIdentity
 from probes.topology import EndpointSpec, Topology
 
 __all__ = [
@@ -275,6 +276,7 @@ class Evidence:
         ca_key_available: whether the CA key was read (``--direktiv-ca-key-secret``), enabling the expired and
             no-clientAuth client certificates; with the reason when not.
         incomplete: why the gathering stopped early (budget, interrupt), or None.
+        chart: the chart judged and the model used (:class:`probes.chartlines.ChartIdentity`), None when unknown.
     """
 
     topology: Topology
@@ -290,6 +292,7 @@ class Evidence:
     ca_key_available: bool = False
     ca_key_reason: str = ""
     incomplete: str | None = None
+    chart: ChartIdentity | None = None
 
     def secret(self, namespace: str, name: str) -> SecretEvidence | None:
         return self.secrets.get((namespace, name))

@@ -163,6 +163,8 @@ class HelmRelease:
         config: the user's overrides (``config``: ``--set`` and ``-f`` values); not shown in the repr.
         chart_name: the chart's name (``chart.metadata.name``), ``""`` when not recorded.
         chart_version: the chart's version (``chart.metadata.version``), ``""`` when not recorded.
+        app_version: the chart's ``appVersion`` (``chart.metadata.appVersion``: the Direktiv version), ``""`` when
+            not recorded.
     """
 
     name: str
@@ -173,6 +175,7 @@ class HelmRelease:
     config: dict = field(default_factory=dict, repr=False, hash=False)
     chart_name: str = ""
     chart_version: str = ""
+    app_version: str = ""
 
     @property
     def values(self) -> dict:
@@ -191,7 +194,8 @@ class HelmRelease:
             "version": self.revision,
             "info": {"status": self.status},
             "chart": {
-                "metadata": {"name": self.chart_name, "version": self.chart_version},
+                "metadata": {"name": self.chart_name, "version": self.chart_version,
+                             "appVersion": self.app_version},
                 "values": copy.deepcopy(self.chart_values),
             },
             "config": copy.deepcopy(self.config),
@@ -234,6 +238,7 @@ def release_from_json(obj: Any, *, source: str = "") -> HelmRelease:
         config=copy.deepcopy(dict(config)),
         chart_name=_text(metadata.get("name")),
         chart_version=_text(metadata.get("version")),
+        app_version=_text(metadata.get("appVersion")),
     )
 
 

@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from probes import pki, trust, x509 as x509facts
+from probes.chartlines import ChartIdentity
 from probes.errors import BudgetExhausted, CertificateError, ConnectError, ConnectTimeout, ProbeError
 from probes.evidence import (
     CA_KEY_NOT_GIVEN, Attempt, ClientCert, EndpointEvidence, Evidence, Key, ObjectRead, PodEvidence, SecretEvidence,
@@ -548,6 +549,8 @@ def _observe_endpoint(run: _Run, spec: EndpointSpec, hosts: tuple[str, ...], hos
                 anchor_store=trusted.store, hosts=hosts, hosts_error=hosts_error)
     if not spec.deployed:
         return EndpointEvidence(spec, **base)
+    if spec.unlocated:
+        return EndpointEvidence(spec, unreachable=spec.unlocated, **base)
     if run.budget.exhausted:
         return EndpointEvidence(spec, unreachable=run.budget_spent(), **base)
     try:
@@ -582,7 +585,7 @@ class GatherInterrupted(KeyboardInterrupt):
 
 
 def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = ObserveOptions(), *, source: str = "",
-           notices: tuple[str, ...] = (),
+           chart: ChartIdentity | None = None, notices: tuple[str, ...] = (),
            on_endpoint: Callable[[EndpointEvidence, float], None] | None = None) -> Evidence:
     """Observe everything the topology names; never raises for what the cluster does.
 
@@ -644,7 +647,7 @@ def gather(cluster: Cluster, topology: Topology, options: ObserveOptions = Obser
         topology=topology, source=source, cluster_server=cluster.server, context=cluster.context,
         started_at=started, finished_at=_now_iso(), secrets=secrets, objects=objects, endpoints=endpoints,
         notices=tuple(notices) + tuple(topology.notices), ca_key_available=ca is not None, ca_key_reason=ca_reason,
-        incomplete=interrupted or budget_note,
+        incomplete=interrupted or budget_note, chart=chart,
     )
     if interrupted:
         raise GatherInterrupted(evidence)

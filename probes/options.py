@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from probes.chartlines import MODEL_NAMES
 from probes.errors import UsageError
 from probes.profile import Profile, load_profile
 from probes.session import RunOptions
@@ -132,6 +133,24 @@ def _framework_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _chart_version(text: str) -> str:
+    from probes.chartlines import is_chart_version
+
+    if not is_chart_version(text):
+        raise argparse.ArgumentTypeError(f"expected a version such as 0.1.20 or v0.7.5 (helm list shows it), given: "
+                                         f"{text!r}")
+    return text
+
+
+def _chart_model(text: str) -> str:
+    from probes.chartlines import chart_line
+
+    try:
+        return chart_line(text).model
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Baseline:
     """An earlier run's evidence file, read for the comparison.
@@ -166,6 +185,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("--direktiv-values", "FILE",
            "Helm values on top of the release's (or the whole expectation when the release cannot be read). "
            "Default: none"),
+    Option("--direktiv-chart-version", "VERSION",
+           "the installation's chart version, when the release cannot be read and --direktiv-values gives the "
+           "expectation. Default: the release's", None, _chart_version),
+    Option("--direktiv-app-version", "VERSION",
+           "the installation's Direktiv version (helm list's APP VERSION), with --direktiv-chart-version. "
+           "Default: the release's", None, _chart_version),
+    Option("--direktiv-chart-model", "MODEL",
+           f"judge against this chart line's model whatever the release's chart is ({', '.join(MODEL_NAMES)}). "
+           "Default: the model of the release's chart line", None, _chart_model),
     Option("--direktiv-ca-file", "[ENDPOINT=]PEM",
            "trust anchors instead of the secrets' ca.crt (or the system trust store): PEM for every endpoint, "
            "ENDPOINT=PEM (e.g. lb=root.pem) for one; repeatable. Default: none", None, ca_file_argument, append=True),
@@ -223,7 +251,9 @@ def run_options(option: argparse.Namespace) -> RunOptions:
         release=option.direktiv_release, services_namespace=option.direktiv_services_namespace,
         values=option.direktiv_values, ca_files=tuple(option.direktiv_ca_file or ()),
         ca_key_secret=option.direktiv_ca_key_secret, timeout=option.direktiv_timeout,
-        budget=option.direktiv_budget, connect=option.direktiv_connect)
+        budget=option.direktiv_budget, connect=option.direktiv_connect,
+        chart_version=option.direktiv_chart_version, app_version=option.direktiv_app_version,
+        chart_model=option.direktiv_chart_model)
 
 
 def profile_option(option: argparse.Namespace) -> Profile:

@@ -12,6 +12,7 @@ recognises the SETTINGS frame. Only the TLS alert check (first byte 0x15, a TLS 
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ HTTPS_PORT_PHRASES = (
     "the plain http request was sent to https port",  # nginx
 )
 _TLS_ALERT_RECORD = 0x15
+_HTTP1_400 = re.compile(rb"HTTP/1\.[01] 400[ \r]")
 _MAX_BODY = 65536  # enough to read any refusal page; larger bodies are an answer anyway
 _READ_CHUNK = 65536
 _USER_AGENT = "direktiv-tls-conformance"
@@ -50,8 +52,9 @@ class PlaintextResult:
             (nothing within the read timeout) or "not-http" (bytes that are neither HTTP nor a TLS alert);
             None when answered.
         h2c_settings: a SETTINGS frame came back to the HTTP/2 cleartext preface.
-        h2c_refusal: as http1_refusal for the h2c connection ("not-h2" for bytes that are not HTTP/2);
-            None when SETTINGS came back.
+        h2c_refusal: as http1_refusal for the h2c connection ("not-h2" for bytes that are not HTTP/2,
+            "http1-400" for an HTTP/1 400 answer to the preface, as nginx's TLS port gives); None when SETTINGS came
+            back.
         detail: one readable sentence covering both connections.
     """
 
@@ -197,6 +200,9 @@ def _h2c(sock: socket.socket, deadline: float) -> _H2c:
                 return _H2c(False, "no-response", "sent nothing back") if first else not_h2
             if first and data[0] == _TLS_ALERT_RECORD:
                 return _H2c(False, "tls-alert", "answered with a TLS alert record")
+            if first and _HTTP1_400.match(data):
+                # nginx on its TLS port parses the preface as an HTTP/1 request line and rejects it: no HTTP/2.
+                return _H2c(False, "http1-400", "answered the preface with an HTTP/1.x 400 Bad Request")
             first = False
             try:
                 events = state.receive_data(data)

@@ -328,13 +328,17 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def conformance(request: pytest.FixtureRequest):
-    """The session's evidence, gathered once on first use."""
+def conformance(request: pytest.FixtureRequest, record_testsuite_property):
+    """The session's evidence, gathered once on first use; the chart judged becomes JUnit testsuite properties."""
     state = request.config.stash.get(STATE_KEY, None)
     if state is None:
         raise ObservationError("this run has no cluster to check: pass --kubeconfig PATH or --direktiv-sandbox "
                                "SCENARIO")
-    return state.gather()
+    evidence = state.gather()
+    if evidence.chart is not None:
+        for key, value in evidence.chart.to_json().items():
+            record_testsuite_property(f"chart_{key}", value)
+    return evidence
 
 
 @pytest.fixture

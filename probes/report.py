@@ -61,6 +61,7 @@ from typing import Any, Iterable, Mapping
 
 from probes import frameworks as _frameworks
 from probes.catalog import CLUSTER, CONTROLS, ENDPOINT_IDS, GRPC_ENDPOINT_IDS
+from probes.chartlines import ChartIdentity
 from probes.errors import CertificateError
 from probes.forecast import forecast as _forecast, parse_iso as _parse_iso
 from probes.minimal import minimal_object
@@ -442,6 +443,7 @@ def evidence_document(evidence: Any, verdicts: Iterable[Any] = (), *, run: RunIn
             "cluster_server": ev.cluster_server if ev is not None else "",
             "context": ev.context if ev is not None else "",
             "source": ev.source if ev is not None else "",
+            "chart": ev.chart.to_json() if ev is not None and ev.chart is not None else None,
             "evidence_started_at": ev.started_at if ev is not None else "",
             "evidence_finished_at": ev.finished_at if ev is not None else "",
             "ca_key_available": ev.ca_key_available if ev is not None else False,
@@ -653,6 +655,7 @@ def _header(document: Mapping[str, Any], cells) -> str:
     meta = [
         ("Cluster", run.get("cluster_server") or "(unknown)"), ("Context", run.get("context") or "(unknown)"),
         ("Expected configuration", run.get("source") or "(not learned)"),
+        ("Chart", getattr(ChartIdentity.from_json(run.get("chart")), "text", "(not learned)")),
         ("Profile", _profile_text(run.get("profile") or {})),
         ("Started", run.get("started_at")), ("Finished", run.get("finished_at")),
         ("Tool version", run.get("tool_version")), ("Exit status", run.get("exit_status")),

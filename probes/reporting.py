@@ -233,6 +233,8 @@ class ReportWriter:
         evidence = state.evidence if state is not None else None
         if evidence is not None:
             tr.write_line(f"expected configuration: {evidence.source}")
+            if evidence.chart is not None:
+                tr.write_line(f"chart: {evidence.chart.text}", yellow=evidence.chart.forced)
             for notice in evidence.notices:
                 tr.write_line(f"notice: {notice}", yellow=True)
         self._framework_summary(tr)

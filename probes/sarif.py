@@ -147,7 +147,8 @@ def sarif_log(document: Mapping[str, Any]) -> dict[str, Any]:
             "invocations": [invocation],
             "results": results,
             "properties": {"evidenceSchema": str(document.get("schema") or ""),
-                           "framework": (document.get("framework") or {}).get("name")},
+                           "framework": (document.get("framework") or {}).get("name"),
+                           "chart": run.get("chart")},
         }],
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from probes.chartlines import ChartIdentity, identify
 from probes.errors import ProbeError, UsageError
 
 __all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "check_target",
@@ -39,6 +40,10 @@ class RunOptions:
         budget: seconds for the whole gathering.
         connect: how the probes reach a pod: ``port-forward`` through the API server, or ``direct`` to the pod's
             IP (from inside the cluster).
+        chart_version: the installation's chart version when the release cannot be read (``--direktiv-values``'
+            companion); the release's own version wins when it can be read.
+        app_version: the installation's Direktiv version (the chart's ``appVersion``), with ``chart_version``.
+        chart_model: a chart model (:data:`probes.chartlines.MODEL_NAMES`) forced whatever the chart is.
     """
 
     kubeconfig: str | None = None
@@ -52,6 +57,9 @@ class RunOptions:
     timeout: float = 5.0
     budget: float | None = None
     connect: str = "port-forward"
+    chart_version: str | None = None
+    app_version: str | None = None
+    chart_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,13 @@ class ExpectedConfiguration:
         values: the merged, normalized Helm values.
         source: where they came from, for the report.
         notices: sentences to show (aliases, fallbacks).
+        chart: the chart judged and the model used.
     """
 
     values: dict
     source: str
     notices: tuple[str, ...]
+    chart: ChartIdentity
 
 
 def check_usage(options: RunOptions) -> None:
@@ -122,20 +132,53 @@ def check_target(cluster, options: RunOptions) -> None:
             f"in {where} ({_found('namespaces there', cluster.namespaces)}); pass the namespace Direktiv's "
             "knative services and job pods run in, or leave the option out to follow the values' "
             "functions.namespace.")
-    if options.values or namespace_exists is None:
+    if namespace_exists is None:
         return
     try:
         deployed = [r for r in cluster.helm_releases(options.namespace, name=options.release) if r.status == "deployed"]
     except ProbeError:
         return
-    if not deployed:
-        there = _found(f"Helm releases in {options.namespace}", lambda: cluster.helm_releases(options.namespace))
-        if there.endswith(": none"):
-            there += f"; {_found('Helm releases in the cluster', lambda: cluster.helm_releases(None))}"
+    if deployed:
+        try:
+            release = cluster.helm_release(options.namespace, options.release)
+        except ProbeError:  # unreadable (RBAC on the secret's data, a bad encoding): the run reports it
+            return
+        if release is not None:
+            release_chart(release, options)
+        return
+    if options.values:
+        values_chart(options, " (there is no deployed release of that name)")
+        return
+    there = _found(f"Helm releases in {options.namespace}", lambda: cluster.helm_releases(options.namespace))
+    if there.endswith(": none"):
+        there += f"; {_found('Helm releases in the cluster', lambda: cluster.helm_releases(None))}"
+    raise UsageError(
+        f"There is no deployed Helm release {options.release!r} (--direktiv-release) in namespace "
+        f"{options.namespace} of {where} ({there}); pass --direktiv-release with the release's name, or "
+        "--direktiv-values FILE with the installation's Helm values (and --direktiv-chart-version).")
+
+
+def release_chart(release, options: RunOptions) -> ChartIdentity:
+    """The chart of a Helm release and the model for it; :class:`~probes.chartlines.UnsupportedChart` when the
+    tool has none (unless ``--direktiv-chart-model`` forces one)."""
+    source = f"Helm release {release.namespace}/{release.name} revision {release.revision}"
+    return identify(release.chart_name, release.chart_version, release.app_version, source=source,
+                    forced_model=options.chart_model)
+
+
+def values_chart(options: RunOptions, why: str = "") -> ChartIdentity:
+    """The chart of an installation known only by ``--direktiv-values``: ``--direktiv-chart-version`` names it
+    (or ``--direktiv-chart-model`` forces a model); UsageError when neither is given."""
+    if options.chart_version is None and options.app_version is None and options.chart_model is None:
         raise UsageError(
-            f"There is no deployed Helm release {options.release!r} (--direktiv-release) in namespace "
-            f"{options.namespace} of {where} ({there}); pass --direktiv-release with the release's name, or "
-            "--direktiv-values FILE with the installation's Helm values.")
+            f"The Helm release {options.namespace}/{options.release} cannot be read{why}, so the chart version of "
+            f"--direktiv-values {options.values} is unknown and the suite cannot tell which Direktiv it judges; "
+            "pass --direktiv-chart-version and --direktiv-app-version with the installation's chart and app "
+            "versions (helm list shows them), or --direktiv-chart-model.")
+    given = [f"{flag} {value}" for flag, value in (("--direktiv-chart-version", options.chart_version),
+                                                   ("--direktiv-app-version", options.app_version)) if value]
+    return identify("", options.chart_version or "", options.app_version or "",
+                    source=" and ".join(given) or "installation of --direktiv-values", forced_model=options.chart_model)
 
 
 def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
@@ -183,21 +226,35 @@ def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguratio
     except ProbeError as exc:
         release, release_error, release_exc = None, str(exc), exc
     if release is not None:
+        chart = _chart_or_stop(lambda: release_chart(release, options))
         values = release.values
         source = f"helm release {options.namespace}/{options.release} revision {release.revision}"
         if overrides is not None:
             values = deep_merge(values, overrides)
             source += f" with --direktiv-values {options.values}"
+        for flag, given, recorded in (("--direktiv-chart-version", options.chart_version, release.chart_version),
+                                      ("--direktiv-app-version", options.app_version, release.app_version)):
+            if given is not None and given != recorded:
+                notices.append(f"{flag} {given} is not used: the release records {recorded or 'none'}")
     elif overrides is not None:
-        values = overrides
-        source = f"--direktiv-values {options.values} (the release could not be read: {release_error})"
+        chart = _chart_or_stop(lambda: values_chart(options, f" ({release_error.rstrip('.')})"))
+        values = deep_merge(chart.line.defaults(), overrides)
+        source = (f"--direktiv-values {options.values} on the defaults of model {chart.model} "
+                  f"(the release could not be read: {release_error})")
         notices.append(f"the Helm release could not be read ({release_error}); the expectation is --direktiv-values "
-                       f"{options.values} alone")
+                       f"{options.values} on the chart's defaults")
     else:
         raise ObservationError(
             f"could not learn the expected configuration: {release_error.rstrip('.')}; {_release_hint(release_exc)}")
     values, alias_notices = normalize_values(values)
-    return ExpectedConfiguration(values, source, tuple(notices) + tuple(alias_notices))
+    return ExpectedConfiguration(values, source, tuple(notices) + tuple(alias_notices), chart)
+
+
+def _chart_or_stop(identify_chart) -> ChartIdentity:
+    try:
+        return identify_chart()
+    except UsageError as exc:  # check_usage could not tell (RBAC, a release changed since): every test says so
+        raise ObservationError(str(exc)) from None
 
 
 def gather_evidence(options: RunOptions, profile, *, on_endpoint=None):
@@ -206,7 +263,7 @@ def gather_evidence(options: RunOptions, profile, *, on_endpoint=None):
     from probes.kube import Cluster
     from probes.observe import ObserveOptions, gather
     from probes.timeouts import Timeouts
-    from probes.topology import derive_topology, services_namespace_notice
+    from probes.topology import EndpointKind, derive_topology, services_namespace_notice
     from probes.trust import load_ca_files
 
     timeouts = Timeouts.uniform(options.timeout)
@@ -217,7 +274,7 @@ def gather_evidence(options: RunOptions, profile, *, on_endpoint=None):
     with cluster:
         expected = expected_configuration(cluster, options)
         topology = derive_topology(expected.values, release=options.release, namespace=options.namespace,
-                                   services_namespace=options.services_namespace)
+                                   services_namespace=options.services_namespace, model=expected.chart.model)
         try:
             ca_files = load_ca_files(options.ca_files)
         except UsageError as exc:  # changed since check_usage read it
@@ -225,5 +282,7 @@ def gather_evidence(options: RunOptions, profile, *, on_endpoint=None):
         observe = ObserveOptions(
             timeouts=timeouts, budget=options.budget, profile=profile, ca_files=ca_files,
             ca_key_secret=options.ca_key_secret, connect=options.connect)
-        notices = expected.notices + (services_namespace_notice(topology),)
-        return gather(cluster, topology, observe, source=expected.source, notices=notices, on_endpoint=on_endpoint)
+        knative = any(spec.kind == EndpointKind.KNATIVE for spec in topology.endpoints)
+        notices = expected.notices + ((services_namespace_notice(topology),) if knative else ())
+        return gather(cluster, topology, observe, source=expected.source, chart=expected.chart, notices=notices,
+                      on_endpoint=on_endpoint)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
+from probes.chartlines import MODEL_V04, MODEL_V07
 from probes.helm import is_off, normalize_values
 
 __all__ = [
@@ -132,6 +133,8 @@ class EndpointSpec:
             same secret as ``secret``) and whose ``ca.crt`` the server trusts; ``None`` otherwise.
         needs_client_auth_eku: the served certificate is also a client identity, so it needs clientAuth (C-EKU).
         deployed: whether the chart deploys this endpoint at all (``withAPI``, ``withUI``, ``withFlow``).
+        unlocated: why the endpoint exists but cannot be located from the values (e.g. a load balancer the chart
+            does not install); every control on it is then an error with this reason. None when located.
         sources: the values keys this expectation comes from, e.g. ``flow.certificates.mtlsFlow``.
         explanation: one sentence saying why this mode is expected, for failure and skip messages.
     """
@@ -151,6 +154,7 @@ class EndpointSpec:
     deployed: bool = True
     sources: tuple[str, ...] = ()
     explanation: str = ""
+    unlocated: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -289,8 +293,9 @@ class ProtocolExpectation:
         https: the protocol is https.
         init_pod_certificate: ``functions.initPodCertificate``, ``None`` when off.
         consistent: https exactly when the init-pod certificate is set.
-        reason: the facts in one sentence.
+        reason: the facts in one sentence (the skip reason when it does not apply).
         sources: the values keys behind it.
+        applies: the chart line has both service types and the switches (False: nothing to compare).
     """
 
     functions_protocol: str
@@ -299,6 +304,7 @@ class ProtocolExpectation:
     consistent: bool
     reason: str
     sources: tuple[str, ...]
+    applies: bool = True
 
 
 @dataclass(frozen=True)
@@ -332,7 +338,7 @@ class Topology:
         services_namespace: where knative services and job pods run.
         services_namespace_source: where :attr:`services_namespace` came from (given, the values'
             ``functions.namespace``, or the built-in default).
-        endpoints: the seven endpoints, in :data:`ENDPOINT_IDS` order.
+        endpoints: the endpoints the chart line has, in :data:`ENDPOINT_IDS` order.
         secrets: each TLS secret the configuration names, once per name, with all its namespaces.
         ca_groups: secrets that must share a CA.
         functions_ca: K-FUNCTIONS-CA.
@@ -344,6 +350,8 @@ class Topology:
         notices: sentences for the run's output: aliases used, inconsistent values and how they were read.
         values: the normalized values everything was derived from (not in the repr: it holds keys like
             ``secrets.key``).
+        model: the chart line's model the topology follows (:data:`probes.chartlines.MODEL_NAMES`).
+        absent: (endpoint ID, why) for each endpoint of :data:`ENDPOINT_IDS` the chart line does not have.
     """
 
     release: str
@@ -361,6 +369,8 @@ class Topology:
     notices: tuple[str, ...] = ()
     services_namespace_source: NamespaceSource = NamespaceSource.DEFAULT
     values: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+    model: str = MODEL_V04
+    absent: tuple[tuple[str, str], ...] = ()
 
     def endpoint(self, endpoint_id: str) -> EndpointSpec:
         """The endpoint with that ID; ``KeyError`` naming the known IDs otherwise."""
@@ -368,6 +378,10 @@ class Topology:
             if spec.id == endpoint_id:
                 return spec
         raise KeyError(f"no endpoint {endpoint_id!r}; known: {', '.join(s.id for s in self.endpoints)}")
+
+    def absence(self, endpoint_id: str) -> str | None:
+        """Why the chart line has no such endpoint, None when it has (or the ID is unknown)."""
+        return dict(self.absent).get(endpoint_id)
 
     def secret(self, name: str) -> SecretRequirement | None:
         return next((s for s in self.secrets if s.name == name), None)
@@ -439,7 +453,7 @@ def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-class _Reader:
+class ValuesReader:
     """Reads switches and secret names from values, collecting notices about odd values."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
@@ -478,7 +492,7 @@ class _Reader:
         return str(value).strip()
 
 
-class _Secrets:
+class SecretCollector:
     """Collects secret uses and merges them per name, in order of first use."""
 
     def __init__(self) -> None:
@@ -492,16 +506,16 @@ class _Secrets:
         return tuple(
             SecretRequirement(
                 name=name,
-                namespaces=_unique(u.namespace for u in uses),
-                purposes=_unique(u.purpose for u in uses),
-                sources=_unique(u.source for u in uses),
+                namespaces=unique_in_order(u.namespace for u in uses),
+                purposes=unique_in_order(u.purpose for u in uses),
+                sources=unique_in_order(u.source for u in uses),
                 uses=tuple(uses),
             )
             for name, uses in self._uses.items()
         )
 
 
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
+def unique_in_order(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
@@ -517,6 +531,7 @@ def derive_topology(
     external_contour_namespace: str = EXTERNAL_CONTOUR_NAMESPACE,
     internal_contour_namespace: str = INTERNAL_CONTOUR_NAMESPACE,
     knative_serving_namespace: str = KNATIVE_SERVING_NAMESPACE,
+    model: str = "v0.4",
 ) -> Topology:
     """Derive the expected endpoints, secrets and cluster objects from Helm values.
 
@@ -525,44 +540,22 @@ def derive_topology(
     normalized input is fine too. ``services_namespace`` defaults to the values' ``functions.namespace``, else
     ``direktiv-services-direktiv``; an explicit one wins, with a notice if the values disagree.
     """
+    if model == MODEL_V07:
+        from probes.topology_v07 import derive_v07
+
+        return derive_v07(values, release=release, namespace=namespace, services_namespace=services_namespace)
+    if model != MODEL_V04:
+        raise ValueError(f"no topology for chart model {model!r}")
     values, alias_notices = normalize_values(values)
-    read = _Reader(values)
+    read = ValuesReader(values)
     notices: list[str] = list(alias_notices)
-
-    configured_services_ns = read.text("functions.namespace", "")
-    if services_namespace is None:
-        services_namespace = configured_services_ns or DEFAULT_SERVICES_NAMESPACE
-        ns_source = NamespaceSource.VALUES if configured_services_ns else NamespaceSource.DEFAULT
-    else:
-        ns_source = NamespaceSource.GIVEN
-    if ns_source is NamespaceSource.GIVEN and configured_services_ns and configured_services_ns != services_namespace:
-        notices.append(
-            f"values set functions.namespace to {configured_services_ns}, but the run uses the services namespace "
-            f"{services_namespace} as given"
-        )
-
-    secrets = _Secrets()
+    services_namespace, ns_source = resolve_services_namespace(read, services_namespace, notices)
+    secrets = SecretCollector()
     endpoints: list[EndpointSpec] = []
 
     # lb: external Contour, TLS from the Ingress's spec.tls (ingress.certificate).
-    lb_secret = read.secret_name("ingress.certificate")
-    host = read.text("ingress.host", "")
-    if lb_secret and not host:
-        notices.append(
-            "ingress.host is empty, so the lb endpoint is checked under the name localhost "
-            "(the TLS page's lb certificate lists it)"
-        )
-    host = host or "localhost"
-    secrets.add(lb_secret, namespace, "the external load balancer's certificate (the Ingress's spec.tls)",
-                "ingress.certificate")
-    endpoints.append(EndpointSpec(
-        id="lb", kind=EndpointKind.LB, namespace=external_contour_namespace, service="envoy",
-        port=443 if lb_secret else 80, mode=Mode.TLS if lb_secret else Mode.PLAINTEXT,
-        secret=SecretRef(namespace, lb_secret) if lb_secret else None,
-        server_name=host, expected_names=(host,), redirect_port=80 if lb_secret else None,
-        sources=("ingress.certificate", "ingress.host"),
-        explanation=_tls_sentence("lb", "ingress.certificate", lb_secret),
-    ))
+    endpoints.append(lb_endpoint(read, notices, secrets, namespace, external_contour_namespace, "envoy",
+                                 "the external load balancer's certificate (the Ingress's spec.tls)"))
 
     # api, ui: Go HTTP servers, HTTPS iff their certificate is mounted.
     for endpoint_id, key, service, names, deployed_key in (
@@ -696,9 +689,47 @@ def derive_topology(
             sources=("functions.initPodCertificate",),
         ),
         knative_probe_host=probe_host,
-        notices=tuple(_unique(notices)),
+        notices=tuple(unique_in_order(notices)),
         services_namespace_source=ns_source,
         values=values,
+    )
+
+
+def resolve_services_namespace(read: ValuesReader, given: str | None,
+                               notices: list[str]) -> tuple[str, NamespaceSource]:
+    """The services namespace and where it came from: as given, else the values' ``functions.namespace``, else
+    the chart's default; a notice when a given one overrides the values'."""
+    configured = read.text("functions.namespace", "")
+    if given is None:
+        return (configured or DEFAULT_SERVICES_NAMESPACE,
+                NamespaceSource.VALUES if configured else NamespaceSource.DEFAULT)
+    if configured and configured != given:
+        notices.append(f"values set functions.namespace to {configured}, but the run uses the services namespace "
+                       f"{given} as given")
+    return given, NamespaceSource.GIVEN
+
+
+def lb_endpoint(read: ValuesReader, notices: list[str], secrets: SecretCollector, namespace: str,
+                lb_namespace: str, service: str, purpose: str, **extra: Any) -> EndpointSpec:
+    """The load balancer in front of the API and UI: TLS from the Ingresses' ``spec.tls`` (``ingress.certificate``
+    names the secret in the release namespace, ``ingress.host`` the name), with the plain port redirecting. Every
+    chart line so far renders it from the same two values."""
+    lb_secret = read.secret_name("ingress.certificate")
+    host = read.text("ingress.host", "")
+    if lb_secret and not host:
+        notices.append(
+            "ingress.host is empty, so the lb endpoint is checked under the name localhost "
+            "(the TLS page's lb certificate lists it)"
+        )
+    host = host or "localhost"
+    secrets.add(lb_secret, namespace, purpose, "ingress.certificate")
+    return EndpointSpec(
+        id="lb", kind=EndpointKind.LB, namespace=lb_namespace, service=service,
+        port=443 if lb_secret else 80, mode=Mode.TLS if lb_secret else Mode.PLAINTEXT,
+        secret=SecretRef(namespace, lb_secret) if lb_secret else None,
+        server_name=host, expected_names=(host,), redirect_port=80 if lb_secret else None,
+        sources=("ingress.certificate", "ingress.host"),
+        explanation=_tls_sentence("lb", "ingress.certificate", lb_secret), **extra,
     )
 
 
@@ -709,7 +740,7 @@ def _tls_sentence(endpoint_id: str, key: str, secret: str | None) -> str:
 
 
 def _grpc_endpoint(
-    read: _Reader, notices: list[str], endpoint_id: str, cert_key: str, mtls_key: str, service: str,
+    read: ValuesReader, notices: list[str], endpoint_id: str, cert_key: str, mtls_key: str, service: str,
     namespace: str, port: int, deployed: bool,
 ) -> EndpointSpec:
     cert = read.secret_name(cert_key)
@@ -745,7 +776,7 @@ def _grpc_endpoint(
 
 
 def _ca_groups(
-    read: _Reader, namespace: str, services_namespace: str, internal_ns: str, https: bool,
+    read: ValuesReader, namespace: str, services_namespace: str, internal_ns: str, https: bool,
     functions_ca: str | None, knative_secret: str, init_pod: str | None,
 ) -> tuple[CaGroup, ...]:
     groups: list[CaGroup] = []

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox",
                                      description="A local, emulated Direktiv cluster with real TLS servers.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", help="list the scenarios, one per line with its description")
+    commands.add_parser("list", help="list the scenarios, one per line with its chart and description")
     up = commands.add_parser("up", help="start a scenario and serve until interrupted (Ctrl-C)")
     up.add_argument("--scenario", metavar="NAME", default="conformant",
                     help="the scenario to start (see 'list'). Default: %(default)r")
@@ -42,7 +42,8 @@ def _list(out) -> int:
     width = max(len(name) for name in SCENARIOS)
     try:
         for name, scenario in SCENARIOS.items():
-            print(f"{name:<{width}}  {scenario.description}", file=out)
+            chart = f"[{scenario.chart_name} {scenario.chart_version}, {scenario.app_version}]"
+            print(f"{name:<{width}}  {chart:<27} {scenario.description}", file=out)
         out.flush()
     except BrokenPipeError:  # `python -m sandbox list | head`: the reader has what it wanted
         sys.stdout = None

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from probes import pki
+from probes.chartlines import MODEL_V04, MODEL_V07, chart_line
 from probes.cipher_suites import SUITES
 from probes.helm import HelmRelease, release_secret_object
 from probes.topology import EndpointSpec, Mode, Topology, derive_topology
@@ -78,21 +78,21 @@ from sandbox.servers import (
     GoTLSGrpcServer,
     GoUnavailable,
     GrpcHealthServer,
+    INGRESS_NGINX_POLICY,
     LoadBalancer,
+    NginxIngress,
+    NginxIngressImitation,
     OldStackFront,
     ServerTLS,
     TLSPolicy,
     VerifyErrorKind,
     go_available,
+    nginx_available,
 )
 
-__all__ = ["CHART_VALUES_PATH", "CHART_VERSION", "ENGINE_ENV", "POD_IPS_CLUSTER", "POD_IPS_LOOPBACK", "PodPort",
+__all__ = ["ENGINE_ENV", "POD_IPS_CLUSTER", "POD_IPS_LOOPBACK", "PodPort",
            "RunningSandbox", "chart_defaults", "default_engine", "start_sandbox"]
 
-CHART_VERSION = "0.4.1"
-# The chart's default values at tag v0.4.1 (a copy of shared/direktiv-chart-values-v0.4.1.yaml, shipped with the
-# package): what chart.values holds in a real release secret.
-CHART_VALUES_PATH = Path(__file__).with_name("data") / f"direktiv-chart-values-v{CHART_VERSION}.yaml"
 EXTERNAL_CONTOUR = "contour-external"
 INTERNAL_CONTOUR = "contour-internal"
 KNATIVE_SERVING = "knative-serving-knative"
@@ -108,9 +108,9 @@ POD_IPS_CLUSTER = "cluster"
 POD_IPS_LOOPBACK = "loopback"
 
 
-def chart_defaults() -> dict:
-    """The Direktiv chart's default values (``chart.values`` of the release)."""
-    return yaml.safe_load(CHART_VALUES_PATH.read_text()) or {}
+def chart_defaults(model: str = "v0.4") -> dict:
+    """The default values of a modelled Direktiv chart line (``chart.values`` of the release)."""
+    return chart_line(model).defaults()
 
 
 def default_engine() -> Engine:
@@ -225,7 +225,7 @@ class RunningSandbox:
         container port (Envoy's 8080/8443), default the endpoint's main one. ``LookupError`` when none does."""
         candidates = [p for p in self.pod_ports(endpoint) if port is None or p.port == port]
         if port is None and endpoint in ("lb", "knative"):
-            https = [p for p in candidates if p.port == _ENVOY_HTTPS and p.address]
+            https = [p for p in candidates if p.port in (_ENVOY_HTTPS, 443) and p.address]
             candidates = https or candidates
         pods = list(dict.fromkeys(p.pod for p in candidates))
         if replica >= len(pods):
@@ -273,6 +273,7 @@ class _Pki:
         self._cas: dict[Issuer, pki.CertificateAuthority] = {Issuer.CA: self.ca}
         self._certs: dict[str, pki.IssuedCertificate] = {}
         self._acme_root: pki.CertificateAuthority | None = None
+        self._fake: pki.IssuedCertificate | None = None
 
     def authority(self, issuer: Issuer) -> pki.CertificateAuthority:
         if issuer not in self._cas:
@@ -287,6 +288,17 @@ class _Pki:
             else:
                 raise ValueError(f"{issuer.value} is not a CA")
         return self._cas[issuer]
+
+    def fake_ingress_certificate(self) -> pki.IssuedCertificate:
+        """ingress-nginx's default certificate (internal/net/ssl/ssl.go GetFakeSSLCert): self-signed RSA 2048,
+        O=Acme Co, CN=Kubernetes Ingress Controller Fake Certificate, DNS ingress.local."""
+        if self._fake is None:
+            subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme Co"),
+                                 x509.NameAttribute(NameOID.COMMON_NAME,
+                                                    "Kubernetes Ingress Controller Fake Certificate")])
+            self._fake = pki.self_signed_certificate(["ingress.local"], subject=subject, key_type="rsa",
+                                                     key_size=2048)
+        return self._fake
 
     def ca_pem(self, issuer: Issuer) -> bytes:
         """What ``ca.crt`` holds for a certificate from ``issuer`` (the root, for the intermediates; an ACME
@@ -411,6 +423,36 @@ _SERVICES: tuple[_Service, ...] = (
     _Service(NAMESPACE, f"{RELEASE}-functions-hl", _direktiv_labels(f"{RELEASE}-functions"), (("grpc", 5555, 5555),),
              headless=True),
 )
+
+
+# The chart line v0.5.10 to v0.7.x: the ingress-nginx subchart's controller (ingress-nginx chart 4.0.13, controller
+# v1.1.0) in the release namespace is the load balancer; Direktiv's own pods serve plaintext (not probed).
+_NGINX_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": RELEASE,
+                 "app.kubernetes.io/component": "controller"}
+_NGINX_CONTROLLER = f"{RELEASE}-ingress-nginx-controller"
+_WORKLOADS_V07: tuple[_Workload, ...] = (
+    _Workload(NAMESPACE, _NGINX_CONTROLLER, _NGINX_LABELS, (
+        _Container("controller", "registry.k8s.io/ingress-nginx/controller:v1.1.0",
+                   (("http", 80, "lb"), ("https", 443, "lb"), ("webhook", 8443, None))),)),
+    _Workload(NAMESPACE, f"{RELEASE}-api", _direktiv_labels(f"{RELEASE}-api"),
+              (_Container("api", "direktiv/api:v0.7.5", (("api-port", 8080, None),)),)),
+    _Workload(NAMESPACE, f"{RELEASE}-flow", _direktiv_labels(f"{RELEASE}-flow"),
+              (_Container("flow", "direktiv/flow:v0.7.5", (("grpc", 6666, None), ("grpc-internal", 7777, None))),)),
+    _Workload(NAMESPACE, f"{RELEASE}-ui", _direktiv_labels(f"{RELEASE}-ui"),
+              (_Container("ui", "direktiv/ui:v0.7.5", (("http", 1644, None),)),)),
+)
+_SERVICES_V07: tuple[_Service, ...] = (
+    _Service(NAMESPACE, _NGINX_CONTROLLER, _NGINX_LABELS, (("http", 80, "http"), ("https", 443, "https")),
+             type="LoadBalancer"),
+    _Service(NAMESPACE, f"{_NGINX_CONTROLLER}-admission", _NGINX_LABELS, (("https-webhook", 443, "webhook"),)),
+    _Service(NAMESPACE, f"{RELEASE}-api", _direktiv_labels(f"{RELEASE}-api"), (("http", 8080, 8080),)),
+    _Service(NAMESPACE, f"{RELEASE}-flow", _direktiv_labels(f"{RELEASE}-flow"), (("grpc", 6666, 6666),)),
+    _Service(NAMESPACE, f"{RELEASE}-ui", _direktiv_labels(f"{RELEASE}-ui"), (("http", 1644, 1644),)),
+)
+_WIRING: dict[str, tuple[tuple[_Workload, ...], tuple[_Service, ...]]] = {
+    MODEL_V04: (_WORKLOADS, _SERVICES),
+    MODEL_V07: (_WORKLOADS_V07, _SERVICES_V07),
+}
 
 
 def _suffix(seed: str, size: int) -> str:
@@ -606,11 +648,42 @@ def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int
     return {_ENVOY_HTTP: lb.http_address, _ENVOY_HTTPS: lb.https_address}
 
 
+def _ingress_nginx(build: _Build, endpoint: EndpointSpec, spec: ServerSpec) -> dict[int, tuple | None]:
+    """The ingress-nginx controller: {container port: address}. ingress-nginx serves every Ingress host on both
+    ports; a host with spec.tls gets its secret's certificate (the fake one while the secret is missing) and the
+    redirect, every other name the fake certificate."""
+    fake = build.pki.fake_ingress_certificate()
+    fake_tls = ServerTLS(cert_pem=fake.chain_pem, key=fake.key)
+    names = spec.sni_names if spec.sni_names is not None else endpoint.expected_names
+    tls_by_host: dict[str, ServerTLS | None] = {}
+    plain_hosts: tuple[str, ...] = ()
+    if endpoint.mode is Mode.PLAINTEXT:
+        plain_hosts = names
+    else:
+        data = build.secrets.get((endpoint.secret.namespace, endpoint.secret.name))
+        tls = _checked(lambda: _identity(build, data, spec, 0)) if data is not None else None
+        tls_by_host = {name: tls for name in names}
+    min_version = spec.min_version or INGRESS_NGINX_POLICY.min_version
+    # ingress-nginx v1.1.0 links OpenSSL 1.1.1, whose security level 1 still allows TLS 1.0 and 1.1; OpenSSL 3's
+    # does not, so a ConfigMap that enables them is imitated at level 0.
+    legacy = min_version in ("TLSv1", "TLSv1.1")
+    policy = TLSPolicy(min_version=min_version,
+                       ciphers=_openssl_names(spec.suites) if spec.suites else INGRESS_NGINX_POLICY.ciphers,
+                       security_level=0 if legacy else INGRESS_NGINX_POLICY.security_level,
+                       alpn=INGRESS_NGINX_POLICY.alpn)
+    kind = NginxIngress if build.engine_of(spec) is Engine.GO and nginx_available() else NginxIngressImitation
+    lb = build.started(_checked(lambda: kind(tls_by_host, fake_tls, plain_hosts=plain_hosts, hsts=spec.hsts,
+                                             redirect=spec.redirect, policy=policy)))
+    return {80: lb.http_address, 443: lb.https_address}
+
+
 def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, tuple | None]:
     """Start ``endpoint_id``'s server for one replica: {container port: address}."""
     endpoint = build.topology.endpoint(endpoint_id)
     spec = build.scenario.server(endpoint_id).for_replica(replica)
-    if endpoint.kind.value in ("lb", "knative"):
+    if build.topology.model == MODEL_V07 and endpoint.id == "lb":
+        addresses = _ingress_nginx(build, endpoint, spec)
+    elif endpoint.kind.value in ("lb", "knative"):
         addresses = _envoy(build, endpoint, spec, replica)
     elif endpoint.kind.value == "http":
         addresses = {8080: _http_server(build, endpoint, spec, replica).address}
@@ -870,8 +943,9 @@ def _cluster_objects(scenario: Scenario, authority: _Pki) -> list[dict]:
                                        if s.certificate_ready is not None}
         objects.extend(_cluster_issuer(issuer) for issuer in sorted(used, key=lambda i: i.value))
     release = HelmRelease(name=RELEASE, namespace=NAMESPACE, revision=1, status="deployed",
-                          chart_values=chart_defaults(), config=scenario.values, chart_name="direktiv",
-                          chart_version=CHART_VERSION)
+                          chart_values=chart_defaults(scenario.model), config=scenario.values,
+                          chart_name=scenario.chart_name, chart_version=scenario.chart_version,
+                          app_version=scenario.app_version)
     objects.append(release_secret_object(release))
     return objects
 
@@ -890,7 +964,7 @@ def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, p
     for resource, namespace in scenario.objects.forbidden:
         store.forbid(resource, namespace)
     all_pods = [store.add(p) for group in pods.values() for p in group]  # as stored: with their uids
-    for index, service in enumerate(_SERVICES):
+    for index, service in enumerate(_WIRING[scenario.model][1]):
         selected = [p for p in all_pods if p["metadata"]["namespace"] == service.namespace
                     and all(p["metadata"]["labels"].get(k) == v for k, v in service.selector.items())]
         for obj in _service_objects(service, selected, f"10.96.0.{20 + index}"):
@@ -901,7 +975,7 @@ def _fill_store(store: ObjectStore, scenario: Scenario, authority: _Pki, data, p
 
 
 def _replicas(scenario: Scenario, workload: _Workload) -> int:
-    return max(scenario.server(e).replicas for e in workload.endpoints)
+    return max((scenario.server(e).replicas for e in workload.endpoints), default=1)
 
 
 def start_sandbox(name_or_scenario: str | Scenario, *, workdir: str | Path | None = None,
@@ -935,7 +1009,7 @@ def start_sandbox(name_or_scenario: str | Scenario, *, workdir: str | Path | Non
 
 def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, client_ca_pem=None,
            pod_ips: str = POD_IPS_CLUSTER, role: ClusterRole | None = None) -> RunningSandbox:
-    topology = derive_topology(scenario.values)
+    topology = derive_topology(scenario.values, model=scenario.model)
     authority = _Pki(scenario)
     data = _secret_data(scenario, authority)
     build = _Build(scenario, topology, authority, data, engine=default_engine())
@@ -949,7 +1023,7 @@ def _start(scenario: Scenario, cleanup: ExitStack, *, workdir, kubeconfig, clien
         network = PodNetwork(lambda namespace, pod, port: targets.get((namespace, pod, port)))
         cleanup.callback(network.stop)
     ip = 10
-    for workload in _WORKLOADS:
+    for workload in _WIRING[scenario.model][0]:
         for replica in range(_replicas(scenario, workload)):
             name = _pod_name(workload, replica)
             addresses: dict[int, tuple | None] = {}

@@ -305,7 +305,8 @@ def _api_behind(server_factory: Callable[[], object]) -> Apply:
 
 def _forbid_secrets_with_values(running: RunningSandbox, undo: ExitStack) -> Mapping[str, Any]:
     api_fault(running, undo, "forbid", "secrets")
-    return {"values": values_file(running, undo)}
+    return {"values": values_file(running, undo), "chart_version": running.scenario.chart_version,
+            "app_version": running.scenario.app_version}
 
 
 def _undecodable_release(running: RunningSandbox, undo: ExitStack) -> None:
@@ -315,7 +316,8 @@ def _undecodable_release(running: RunningSandbox, undo: ExitStack) -> None:
 
 def _undecodable_release_with_values(running: RunningSandbox, undo: ExitStack) -> Mapping[str, Any]:
     _undecodable_release(running, undo)
-    return {"values": values_file(running, undo)}
+    return {"values": values_file(running, undo), "chart_version": running.scenario.chart_version,
+            "app_version": running.scenario.app_version}
 
 
 def _silent_with_budget(running: RunningSandbox, undo: ExitStack) -> Mapping[str, Any]:

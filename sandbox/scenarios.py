@@ -28,6 +28,8 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 
+from probes.chartlines import MODEL_V04, MODEL_V07
+
 __all__ = [
     "CONTROL_IDS",
     "ENDPOINT_IDS",
@@ -337,6 +339,9 @@ class Scenario:
             reach Let's Encrypt).
         ca_key_type: the key of the root CAs (``direktiv-ca`` and the other CA): ``ecdsa`` (P-256, the sandbox's
             default for speed) or ``rsa`` (2048 bits, cert-manager's default).
+        chart_name, chart_version, app_version: what the Helm release records as its chart (``chart.metadata``:
+            Direktiv's v0.4.1 chart is ``direktiv`` ``0.1.0`` with appVersion ``v0.4.1``).
+        model: the chart line whose wiring the sandbox builds (:data:`probes.chartlines.MODEL_NAMES`).
     """
 
     name: str
@@ -352,6 +357,10 @@ class Scenario:
     extra_suite_args: tuple[str, ...] = ()
     acme_root_for: tuple[str, ...] = ()
     ca_key_type: str = "ecdsa"
+    chart_name: str = "direktiv"
+    chart_version: str = "0.1.0"
+    app_version: str = "v0.4.1"
+    model: str = MODEL_V04
 
     @property
     def values(self) -> dict:
@@ -1054,9 +1063,60 @@ _READINGS: tuple[Scenario, ...] = (
     ), acme_root_for=("lb",)),
 )
 
+# ------------------------------------------------------------------------- the chart line v0.5.10 to v0.7.x
+
+# Direktiv v0.7.5 from chart.direktiv.io (chart direktiv 0.1.20): the chart's only TLS value is the load balancer's,
+# written as the install docs' ingress snippet writes it. ingress-nginx's own defaults serve it (TLS 1.2 and 1.3,
+# HSTS of 182 days, 308 redirects, the fake certificate for unknown names).
+_V07_VALUES = """\
+ingress:
+  host: myhost.mydomain
+  certificate: direktiv-lb
+"""
+_V07_OBJECTS = ClusterObjects(default_tls_secret=None, delegation_secret=None, knative_services=())
+_INGRESS_NGINX_HSTS = "max-age=15724800; includeSubDomains"  # ingress-nginx v1.1.0's default hsts-max-age
+
+V07_CONFORMANT = Scenario(
+    name="v0.7-conformant",
+    description=("Direktiv v0.7.5 (chart 0.1.20): ingress-nginx serves ingress.host with the direktiv-lb "
+                 "certificate, every other hop is plaintext by the chart: nothing fails"),
+    values_yaml=_V07_VALUES,
+    certificates=(CertSpec("lb", Issuer.CA, ("localhost", _LB_HOST), _DEFAULT_USAGES + ("server auth",)),),
+    secrets=(SecretSpec(NAMESPACE, "direktiv-lb", "lb"),),
+    servers=(ServerSpec("lb", hsts=_INGRESS_NGINX_HSTS),),
+    objects=_V07_OBJECTS,
+    chart_version="0.1.20",
+    app_version="v0.7.5",
+    model=MODEL_V07,
+)
+
+_V07: tuple[Scenario, ...] = (
+    V07_CONFORMANT,
+    replace(
+        V07_CONFORMANT,
+        name="v0.7-lb-secret-missing",
+        description=("Direktiv v0.7.5: ingress.certificate names direktiv-tls, a secret that was never created, so "
+                     "ingress-nginx serves its Fake Certificate for ingress.host"),
+        values_yaml=_V07_VALUES.replace("direktiv-lb", "direktiv-tls"),
+        expected_failures=_fails(("K-SECRET-PRESENT", CLUSTER), *_on("lb", "C-SAN-MATCH")),
+        expected_errors=_fails(*_on("lb", "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET", "C-X509-STRICT"),
+                               ("K-SECRET-KEYPAIR", CLUSTER), ("K-SECRET-CHAIN", CLUSTER)),
+    ),
+    replace(
+        V07_CONFORMANT,
+        name="v0.7-lb-accepts-tls10",
+        description=("Direktiv v0.7.5: for old clients the ingress-nginx ConfigMap sets ssl-protocols to TLSv1 "
+                     "TLSv1.1 TLSv1.2 TLSv1.3 and adds CBC suites to ssl-ciphers (its defaults are TLS 1.2-only)"),
+        servers=(ServerSpec("lb", hsts=_INGRESS_NGINX_HSTS, min_version="TLSv1", suites=(
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA")),),
+        expected_failures=_fails(*_on("lb", "T-LEGACY-PROTOCOLS-REFUSED")),
+    ),
+)
+
 # Every scenario, the baselines first.
 ALL_SCENARIOS: tuple[Scenario, ...] = ((CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM, GO_DEFAULTS) + _MISCONFIGURATIONS
-                                       + _READINGS)
+                                       + _READINGS + _V07)
 
 
 def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:

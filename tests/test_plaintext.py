@@ -79,6 +79,16 @@ def test_any_other_400_is_an_answer():
     assert result.http1_answered and result.http1_status == 400
 
 
+def test_an_http1_400_to_the_h2c_preface_refuses_http2_but_leaves_http1_answered():
+    # nginx's TLS port parses the preface as an HTTP/1 request line and answers a plain 400: no HTTP/2 spoken. The
+    # HTTP/1.1 probe judges the plaintext service on its own (here a plain 400 is an answer).
+    reply = b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    with ScriptedServer(reply) as server:
+        result = _probe(server)
+    assert (result.h2c_settings, result.h2c_refusal) == (False, "http1-400")
+    assert result.http1_answered and "HTTP/1.x 400" in result.detail
+
+
 def test_tls_alert_record_is_a_refusal():
     with ScriptedServer(bytes.fromhex("15030300020228")) as server:  # fatal handshake_failure alert
         result = _probe(server)

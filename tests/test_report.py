@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from probes.catalog import CONTROLS
+from probes.chartlines import chart_line
 from probes.controls import Status, Verdict
 from probes.hello import Alert, AlertLevel, AnswerKind, ClientHello, HelloResult, ServerAnswer
 from probes.evidence import (
@@ -94,8 +95,7 @@ def make_handshake(offer: TLSOffer, chain: tuple[bytes, ...] = (), *, outcome=Ha
 
 
 def make_evidence(pki: PKI, *, incomplete: str | None = None) -> Evidence:
-    base = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "sandbox", "data",
-                                            "direktiv-chart-values-v0.4.1.yaml")))
+    base = chart_line("v0.4").defaults()
     topology = derive_topology(deep_merge(base, VALUES))
     spec = {s.id: s for s in topology.endpoints}
     lb_offer = TLSOffer("direktiv.example.com", alpn=("http/1.1",))

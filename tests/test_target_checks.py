@@ -78,7 +78,17 @@ def test_a_wrong_services_namespace_lists_the_namespaces(options):
 def test_values_stand_in_for_a_missing_release(options, tmp_path):
     values = tmp_path / "values.yaml"
     values.write_text("flow: {}\n")
-    check_usage(replace(options, release="wrong", values=str(values)))  # the expectation comes from the file
+    check_usage(replace(options, release="wrong", values=str(values), chart_version="0.1.0",
+                        app_version="v0.4.1"))  # the expectation comes from the file
+
+
+def test_values_without_a_chart_version_cannot_say_which_direktiv_they_describe(options, tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("flow: {}\n")
+    text = _sentence(replace(options, release="wrong", values=str(values)))
+    assert text.startswith("The Helm release default/wrong cannot be read (there is no deployed release of that name)")
+    assert "pass --direktiv-chart-version" in text
+    check_usage(replace(options, release="wrong", values=str(values), chart_model="v0.4"))  # a forced model will do
 
 
 def test_a_release_that_is_not_deployed_is_not_the_target(conformant, options):

@@ -19,6 +19,9 @@ blocked reads return at once.
                         with Go's defaults, grpc-go's health service, net/http), in a GoProcess of its own or
                         shared; go_available() says whether Go and grpc-go are there, go_binary() builds once.
     LoadBalancer        the external Contour/Envoy: HTTPS by SNI, and port 80 with force-ssl-redirect.
+    NginxIngress        the ingress-nginx controller of the chart line v0.5.10 to v0.7.x: the real nginx, configured
+                        as ingress-nginx v1.1.0 configures itself (nginx_available() says whether it is installed);
+                        NginxIngressImitation stands in without it.
     SniRouter           the internal Contour: HTTPS, certificate by SNI, with or without a default.
     SilentServer, ResetServer, GarbageServer, TricklingServer, RefusingPort: peers that misbehave.
     OldStackFront       a front that makes a modern server look like a pre-2010 stack to TLS 1.2 clients (no
@@ -26,7 +29,7 @@ blocked reads return at once.
 
 The modules, one concern each: ``_listeners`` (sockets, accept loop, thread per connection), ``_tls`` (the TLS
 records and policy, the pyOpenSSL server context and stream), ``_http`` (h11/h2 answers, Go's net/http),
-``_envoy`` (Contour's listeners), ``_grpc`` (grpcio and the Go-like TLS front), ``_misbehaving`` (broken peers),
+``_envoy`` (Contour's listeners), ``_nginx`` (ingress-nginx), ``_grpc`` (grpcio and the Go-like TLS front), ``_misbehaving`` (broken peers),
 ``_gobuild`` (finding, building and caching the Go program) and ``_go`` (running it).
 Import every public name from here.
 
@@ -38,6 +41,14 @@ stay in memory (the Go program gets them over a pipe).
 """
 
 from sandbox.servers._envoy import LoadBalancer, SniRouter
+from sandbox.servers._nginx import (
+    INGRESS_NGINX_HSTS,
+    INGRESS_NGINX_POLICY,
+    NginxError,
+    NginxIngress,
+    NginxIngressImitation,
+    nginx_available,
+)
 from sandbox.servers._go import GoListener, GoProcess, GoProcessError, GoProtocol, GoServer
 from sandbox.servers._gobuild import GoBuildError, GoError, GoUnavailable, go_available, go_binary
 from sandbox.servers._grpc import DEFAULT_SERVICE_NAME, GoTLSGrpcServer, GrpcHealthServer, TLSTerminator
@@ -97,6 +108,12 @@ __all__ = [
     "go_available",
     "go_binary",
     "LoadBalancer",
+    "NginxIngress",
+    "NginxIngressImitation",
+    "NginxError",
+    "nginx_available",
+    "INGRESS_NGINX_HSTS",
+    "INGRESS_NGINX_POLICY",
     "SniRouter",
     "SilentServer",
     "OldStackFront",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Mapping
+from typing import Callable, Mapping
 
 from OpenSSL import SSL
 
@@ -60,6 +60,7 @@ class _EnvoyTLS(_ListenerServer):
         policy: TLSPolicy,
         respond: _Responder,
         io_timeout: float,
+        plaintext_reply: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._contexts = {name.lower(): _server_context(tls, policy) for name, tls in tls_by_sni.items()}
         self._default = _server_context(default_tls, policy) if default_tls is not None else None
@@ -67,6 +68,7 @@ class _EnvoyTLS(_ListenerServer):
         self._initial = _server_context(None, policy)
         self._initial.set_tlsext_servername_callback(self._choose)
         self._respond = respond
+        self._plaintext_reply = plaintext_reply
         super().__init__(io_timeout=io_timeout)
 
     def _choose(self, conn: SSL.Connection) -> None:
@@ -76,6 +78,8 @@ class _EnvoyTLS(_ListenerServer):
 
     def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
         if not _looks_like_tls(_peek(sock, 3, self._io_timeout)):
+            if self._plaintext_reply is not None:  # a server that answers plaintext on its TLS port (nginx)
+                sock.sendall(self._plaintext_reply(_peek_h2c(sock, self._io_timeout)))
             _drain_and_close(sock)  # Envoy's TLS inspector finds no ClientHello: the connection is closed
             return
         _serve_https(sock, self._initial, self._respond, timeout=self._io_timeout,
@@ -107,10 +111,12 @@ class SniRouter(_Base):
 class LoadBalancer(_Base):
     """The external Contour/Envoy: HTTPS on ``address`` (certificate by SNI, Envoy's TLS 1.2 minimum), plain
     HTTP on ``http_address``. With ``redirect=True`` (the force-ssl-redirect annotation) every plain request
-    gets ``301`` and ``location: https://<host><path>``; with ``redirect=False`` it is answered 200 in plaintext.
-    The plain port also speaks HTTP/2 with prior knowledge, as Envoy's codec AUTO does. Requests are answered
-    by the balancer itself (200), not proxied to the API/UI. ``hsts`` is the Strict-Transport-Security value its
-    answers carry (Contour sends none unless a response-headers policy sets it)."""
+    gets ``redirect_status`` (Envoy's ``301``) and ``location: https://<host><path>``; with ``redirect=False`` it
+    is answered 200 in plaintext. The plain port also speaks HTTP/2 with prior knowledge, as Envoy's codec AUTO
+    does. Requests are answered by the balancer itself (200), not proxied to the API/UI. ``hsts`` is the
+    Strict-Transport-Security value its answers carry (Contour sends none unless a response-headers policy sets
+    it). ``server`` is the Server header; ``plaintext_reply`` what plaintext on the TLS port gets, given its
+    first bytes (None: Envoy's close)."""
 
     def __init__(
         self,
@@ -122,12 +128,18 @@ class LoadBalancer(_Base):
         policy: TLSPolicy = ENVOY_POLICY,
         body: bytes = b"<html><body>direktiv</body></html>\n",
         io_timeout: float = DEFAULT_IO_TIMEOUT,
+        server: str = "envoy",
+        redirect_status: int = 301,
+        plaintext_reply: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.redirect = redirect
         self._io_timeout = io_timeout
-        self._ok = _fixed(200, body, "text/html", server="envoy",
+        self._server, self._redirect_status = server, redirect_status
+        self._ok = _fixed(200, body, "text/html", server=server,
                           extra_headers=(("strict-transport-security", hsts),) if hsts else ())
-        self._tls = _EnvoyTLS(tls_by_sni, default_tls, policy=policy, respond=self._ok, io_timeout=io_timeout)
+        self._plain_ok = _fixed(200, body, "text/html", server=server)
+        self._tls = _EnvoyTLS(tls_by_sni, default_tls, policy=policy, respond=self._ok, io_timeout=io_timeout,
+                              plaintext_reply=plaintext_reply)
         try:
             self._plain = _Listener(self._handle_plain, name="LoadBalancer-http", io_timeout=io_timeout)
         except BaseException:
@@ -140,11 +152,12 @@ class LoadBalancer(_Base):
     def _redirect(self, _method: str, target: str, host: str) -> _Response:
         hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # Envoy drops the port
         location = f"https://{hostname}{target if target.startswith('/') else '/' + target}"
-        return _Response(301, (("location", location), ("date", _http_date()), ("server", "envoy")))
+        return _Response(self._redirect_status, (("location", location), ("date", _http_date()),
+                                                 ("server", self._server)))
 
     def _handle_plain(self, sock: socket.socket, stopping: threading.Event) -> None:
         head = _peek_h2c(sock, self._io_timeout, _ENVOY_H2C_PREFIX)
-        respond = self._redirect if self.redirect else self._ok
+        respond = self._redirect if self.redirect else self._plain_ok
         _serve_http(_PlainStream(sock), respond, h2=head == _ENVOY_H2C_PREFIX, bad_request=_ENVOY_BAD_REQUEST_REPLY)
 
     def _close(self) -> None:
