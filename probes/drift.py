@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 
 __all__ = [
     "SCHEMAS", "EvidenceFileError", "LeafCertificate", "Snapshot", "VerdictChange", "CertificateChange",
-    "ProtocolChange", "EndpointChange", "Drift", "load_snapshot", "snapshot", "compare", "drift_document", "main",
+    "ProtocolChange", "EndpointChange", "ChartChange", "Drift", "load_snapshot", "snapshot", "compare", "drift_document", "main",
 ]
 
 SCHEMAS = ("direktiv-tls-conformance/evidence/v1", "direktiv-tls-conformance/evidence/v2",
@@ -67,6 +67,8 @@ class Snapshot:
         versions: endpoint -> version -> True (accepted) / False (refused), where observed.
         suites: endpoint -> suite name -> True (accepted) / False (refused), where observed.
         endpoints: the endpoints observed (reachable on at least one pod).
+        chart: the chart judged and the model used, as one phrase (``direktiv 0.1.0 (app v0.4.1), model v0.4``);
+            "" where the file does not say (before the chart guard).
     """
 
     schema: str
@@ -76,6 +78,18 @@ class Snapshot:
     versions: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     suites: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     endpoints: frozenset[str] = frozenset()
+    chart: str = ""
+
+
+@dataclass(frozen=True)
+class ChartChange:
+    """The chart or the model changed (an upgrade, or another model forced): verdicts compare across wirings."""
+
+    old: str
+    new: str
+
+    def sentence(self) -> str:
+        return f"chart: {self.old} -> {self.new}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,7 @@ class Drift:
 
     Attributes:
         baseline_schema, baseline_taken_at: the older run.
-        verdicts, certificates, protocols, endpoints: the changes.
+        verdicts, certificates, protocols, endpoints, chart: the changes.
     """
 
     baseline_schema: str
@@ -159,14 +173,15 @@ class Drift:
     certificates: tuple[CertificateChange, ...] = ()
     protocols: tuple[ProtocolChange, ...] = ()
     endpoints: tuple[EndpointChange, ...] = ()
+    chart: tuple[ChartChange, ...] = ()
 
     @property
     def any(self) -> bool:
-        return bool(self.verdicts or self.certificates or self.protocols or self.endpoints)
+        return bool(self.verdicts or self.certificates or self.protocols or self.endpoints or self.chart)
 
     def sentences(self) -> list[str]:
-        return [c.sentence() for group in (self.endpoints, self.verdicts, self.certificates, self.protocols)
-                for c in group]
+        return [c.sentence() for group in (self.chart, self.endpoints, self.verdicts, self.certificates,
+                                           self.protocols) for c in group]
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -285,7 +300,15 @@ def snapshot(document: Any) -> Snapshot:
     return Snapshot(
         schema=str(schema), taken_at=str(run.get("finished_at") or ""), verdicts=verdicts,
         leaves={k: frozenset(v) for k, v in leaves.items()}, versions={k: v for k, v in versions.items() if v},
-        suites={k: v for k, v in suites.items() if v}, endpoints=frozenset(observed))
+        suites={k: v for k, v in suites.items() if v}, endpoints=frozenset(observed), chart=_chart(run.get("chart")))
+
+
+def _chart(record: Any) -> str:
+    chart = _dict(record)
+    if not chart.get("model"):
+        return ""
+    app = f" (app {chart['app_version']})" if chart.get("app_version") else ""
+    return f"{chart.get('name') or '(unnamed)'} {chart.get('version') or '(no version)'}{app}, model {chart['model']}"
 
 
 # -- comparing ----------------------------------------------------------------------------------------------------
@@ -332,7 +355,10 @@ def compare(old: Snapshot, new: Snapshot) -> Drift:
         "suite", old.suites, new.suites)
     endpoints = [EndpointChange(e, "appeared") for e in sorted(new.endpoints - old.endpoints)] + [
         EndpointChange(e, "vanished") for e in sorted(old.endpoints - new.endpoints)]
-    return Drift(old.schema, old.taken_at, tuple(verdicts), tuple(certificates), tuple(protocols), tuple(endpoints))
+    # A file from before the chart guard records none: that is no change.
+    chart = (ChartChange(old.chart, new.chart),) if old.chart and new.chart and old.chart != new.chart else ()
+    return Drift(old.schema, old.taken_at, tuple(verdicts), tuple(certificates), tuple(protocols), tuple(endpoints),
+                 chart)
 
 
 def _cert_dict(c: LeafCertificate | None) -> dict[str, str] | None:
@@ -350,6 +376,7 @@ def drift_document(drift: Drift, *, baseline_path: str = "") -> dict[str, Any]:
                          for c in drift.certificates],
         "protocols": [{"endpoint": c.endpoint, "what": c.what, "name": c.name, "now": c.now} for c in drift.protocols],
         "endpoints": [{"endpoint": c.endpoint, "change": c.kind} for c in drift.endpoints],
+        "chart": [{"old": c.old, "new": c.new} for c in drift.chart],
         "sentences": drift.sentences(),
     }
 

@@ -17,8 +17,8 @@ import probes.observe  # noqa: F401
 import probes.reporting  # noqa: F401
 import sandbox.cluster  # noqa: F401
 from probes.drift import (
-    CertificateChange, EndpointChange, EvidenceFileError, ProtocolChange, VerdictChange, compare, load_snapshot, main,
-    snapshot,
+    CertificateChange, ChartChange, EndpointChange, EvidenceFileError, ProtocolChange, VerdictChange, compare, load_snapshot, main,
+    drift_document, snapshot,
 )
 from test_report import make_document, pki  # noqa: F401  (pki: the module-scoped fixture)
 
@@ -109,6 +109,23 @@ def test_the_comparison_lists_exactly_the_differences(pki):  # noqa: F811
     assert drift.protocols == (ProtocolChange("lb", "version", "TLSv1", "accepted"),)
     assert drift.endpoints == (EndpointChange("flow-grpc", "vanished"),)
     assert compare(old, old).any is False
+
+
+def test_an_upgrade_to_another_chart_line_is_said_first_and_an_unrecorded_chart_is_no_change(pki):  # noqa: F811
+    base = make_document(pki)
+    v04 = {"name": "direktiv", "version": "0.1.0", "app_version": "v0.4.1", "source": "x", "model": "v0.4",
+           "forced": False}
+    v07 = {**v04, "version": "0.1.20", "app_version": "v0.7.5", "model": "v0.5.10-v0.7"}
+    old, new, unrecorded = (copy.deepcopy(base) for _ in range(3))
+    old["run"]["chart"], new["run"]["chart"] = v04, v07
+    unrecorded["run"].pop("chart", None)
+    drift = compare(snapshot(old), snapshot(new))
+    assert drift.chart == (ChartChange("direktiv 0.1.0 (app v0.4.1), model v0.4",
+                                       "direktiv 0.1.20 (app v0.7.5), model v0.5.10-v0.7"),)
+    assert drift.sentences()[0] == ("chart: direktiv 0.1.0 (app v0.4.1), model v0.4 -> direktiv 0.1.20 (app v0.7.5), "
+                                    "model v0.5.10-v0.7")
+    assert drift_document(drift)["chart"] == [{"old": drift.chart[0].old, "new": drift.chart[0].new}]
+    assert compare(snapshot(unrecorded), snapshot(new)).chart == ()
 
 
 def test_the_command_compares_two_files_without_a_cluster(pki, tmp_path):  # noqa: F811

@@ -537,7 +537,40 @@ def _lb_empty_subject(sb):
     assert len(cert.subject) == 0 and cert.issuer == cert.subject
 
 
+_FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return names[0].value if names else ""
+
+
+def _v07_conformant(sb):
+    """The ingress-nginx controller in the release namespace serves ingress.host with direktiv-lb, every other
+    name with its Fake Certificate, refuses TLS 1.0 and redirects with 308."""
+    assert sb.topology.endpoint("lb").service == "direktiv-ingress-nginx-controller"
+    served = leaf(shake(sb, "lb", server_name=LB_HOST))
+    assert LB_HOST in sans(served) and _common_name(served) != _FAKE_CN
+    assert _common_name(leaf(shake(sb, "lb", server_name="unknown.example.com"))) == _FAKE_CN
+    assert rejected(shake(sb, "lb", versions=(TLSVersion.TLSv1,), ciphers="ALL:@SECLEVEL=0", server_name=LB_HOST))
+    redirect = http_get(sb.address("lb", port=80), host=LB_HOST, timeouts=FAST)
+    assert (redirect.status, redirect.location) == (308, f"https://{LB_HOST}/")
+
+
+def _v07_lb_secret_missing(sb):
+    assert sb.topology.endpoint("lb").secret.name == "direktiv-tls"
+    assert not sb.store.get("", "secrets", "default", "direktiv-tls")
+    assert _common_name(leaf(shake(sb, "lb", server_name=LB_HOST))) == _FAKE_CN
+
+
+def _v07_lb_accepts_tls10(sb):
+    assert accepted(shake(sb, "lb", versions=(TLSVersion.TLSv1,), ciphers="ALL:@SECLEVEL=0", server_name=LB_HOST))
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
+    "v0.7-conformant": _v07_conformant,
+    "v0.7-lb-secret-missing": _v07_lb_secret_missing,
+    "v0.7-lb-accepts-tls10": _v07_lb_accepts_tls10,
     "api-ecdhe-null": _api_ecdhe_null,
     "api-static-rsa": _api_static_rsa,
     "api-no-secure-renegotiation": _api_no_secure_renegotiation,
