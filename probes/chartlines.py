@@ -23,7 +23,7 @@ __all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MOD
            "chart_line",
            "identify", "is_chart_version", "supported_text"]
 
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 def is_chart_version(text: str) -> bool:
@@ -31,10 +31,12 @@ def is_chart_version(text: str) -> bool:
     return _version(text) is not None
 
 
-def _version(text: str) -> tuple[int, int, int] | None:
-    """(major, minor, patch) of a SemVer chart version (Helm's rule; a leading ``v`` is tolerated), else None."""
+def _version(text: str) -> tuple[int, int, int, int] | None:
+    """A SemVer version (Helm's rule for chart versions; a leading ``v`` is tolerated, as appVersions have it) as
+    (major, minor, patch, 0 for a pre-release else 1), else None: a pre-release comes before its release, so
+    ``v0.5.10-rc1`` is not within a line that starts at v0.5.10 (build metadata does not count)."""
     match = _SEMVER.match(text.strip())
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+    return (int(match[1]), int(match[2]), int(match[3]), 0 if match[4] else 1) if match else None
 
 
 _OPEN = 10**9  # an open upper bound within a minor version: (0, 4, _OPEN) is 0.4.x
@@ -88,7 +90,7 @@ class ChartLine:
 
 def _within(version: str, bounds) -> bool:
     parsed = _version(version)
-    return parsed is not None and bounds[0] <= parsed <= bounds[1]
+    return parsed is not None and (*bounds[0], 1) <= parsed <= (*bounds[1], 1)
 
 
 def _range_text(bounds, prefix: str) -> str:
@@ -196,28 +198,35 @@ def identify(name: str, version: str, app_version: str = "", *, source: str,
     """The line a chart belongs to; :class:`UnsupportedChart` (one sentence: what was found, what is supported,
     what to do) when no line models it, or when the chart version without an app version fits several.
 
-    An empty ``name`` (a version given by option) matches every line's chart; an empty ``app_version`` matches
-    every app version. ``forced_model`` uses that model whatever was found."""
+    An empty ``name`` or ``version`` (what options did not give) matches every line's; an empty ``app_version``
+    matches every app version. ``forced_model`` uses that model whatever was found."""
     if forced_model is not None:
         chart_line(forced_model)
         return ChartIdentity(name, version, app_version, source, forced_model, forced=True)
     found = f"chart {_found(name, version, app_version)}"
     advice = ("pass --direktiv-chart-model with one of " + ", ".join(MODEL_NAMES) +
               " to judge it against that model anyway")
+    if not (name or version or app_version):
+        raise UnsupportedChart(
+            f"The {source} records no chart (no name, version or app version), so the suite cannot tell which "
+            f"Direktiv it is (supported: {supported_text()}); {advice}.")
     if name and name not in {line.chart_name for line in CHART_LINES}:
         raise UnsupportedChart(
             f"The {source} is {found}, not Direktiv's chart, so the suite has no model of what it installs "
             f"(supported: {supported_text()}); point --direktiv-release/--direktiv-namespace at Direktiv's release, "
             f"or {advice}.")
     lines = [line for line in CHART_LINES if line.chart_name == (name or line.chart_name)
-             and line.holds_chart(version) and (not app_version or line.holds_app(app_version))]
+             and (not version or line.holds_chart(version)) and (not app_version or line.holds_app(app_version))]
     if len(lines) == 1:
         return ChartIdentity(name, version, app_version, source, lines[0].model)
     if lines:
+        missing = "app version" if version else "chart version"
+        flag = "--direktiv-app-version" if version else "--direktiv-chart-version"
+        column = "APP VERSION" if version else "CHART"
         raise UnsupportedChart(
-            f"The {source} is {found}, a chart version several lines share ({supported_text()}), and no app "
-            "version tells them apart; pass --direktiv-app-version with the installation's Direktiv version (the APP "
-            f"VERSION column of helm list), or {advice}.")
+            f"The {source} is {found}, which several chart lines could be ({supported_text()}), and no {missing} "
+            f"tells them apart; pass {flag} with the installation's {missing} (the {column} column of helm list), "
+            f"or {advice}.")
     unreadable = [what for what, text in (("version", version), ("app version", app_version))
                   if text and _version(text) is None]
     why = f" (its {' and '.join(unreadable)} is not a SemVer version)" if unreadable else ""

@@ -335,7 +335,10 @@ def _key_strength(ev, ep, pod, profile):
 
 
 def _served_matches_secret(ev, ep, pod, profile):
-    secret = ev.secret(ep.spec.secret.namespace, ep.spec.secret.name) if ep.spec.secret else None
+    if ep.spec.secret is None:
+        _error(f"no secret is configured for {ep.spec.id} ({', '.join(ep.spec.sources[:1])} names none): there is no "
+               "certificate the served one should match")
+    secret = ev.secret(ep.spec.secret.namespace, ep.spec.secret.name)
     if secret is None or not secret.found or not secret.cert_chain_der:
         why = (secret.error.rstrip(".") if secret and secret.error else "; ".join(secret.problems)
                if secret and secret.problems else "missing or without tls.crt")

@@ -116,8 +116,10 @@ def _exists(cluster, namespace: str) -> bool | None:
 def check_target(cluster, options: RunOptions) -> None:
     """UsageError when the options point at nothing: the release namespace does not exist, the services namespace
     given does not exist, or (unless ``--direktiv-values`` gives the expectation) the release namespace holds no
-    deployed release of that name. The sentence lists the namespaces and Helm releases that do exist. A question the
-    API server cannot answer (RBAC, a server down) is not the user's mistake: the run reports it."""
+    deployed release of that name; or at a chart no model covers: the release's, or, where the values stand in for
+    a release that cannot be read, the one ``--direktiv-chart-version``/``--direktiv-app-version`` name (which
+    must then be given). The sentence lists what exists. A question the API server cannot answer (RBAC, a server
+    down) is not the user's mistake: the run reports it."""
     where = f"the cluster of context {cluster.context!r}"
     namespace_exists = _exists(cluster, options.namespace)
     if namespace_exists is False:
@@ -132,22 +134,17 @@ def check_target(cluster, options: RunOptions) -> None:
             f"in {where} ({_found('namespaces there', cluster.namespaces)}); pass the namespace Direktiv's "
             "knative services and job pods run in, or leave the option out to follow the values' "
             "functions.namespace.")
-    if namespace_exists is None:
-        return
     try:
-        deployed = [r for r in cluster.helm_releases(options.namespace, name=options.release) if r.status == "deployed"]
-    except ProbeError:
-        return
-    if deployed:
-        try:
-            release = cluster.helm_release(options.namespace, options.release)
-        except ProbeError:  # unreadable (RBAC on the secret's data, a bad encoding): the run reports it
-            return
-        if release is not None:
-            release_chart(release, options)
+        release, unread = cluster.helm_release(options.namespace, options.release), None
+    except ProbeError as exc:  # RBAC on secrets, an undecodable release: the run reports it, or the values stand in
+        release, unread = None, str(exc).rstrip(".")
+    if release is not None:
+        release_chart(release, options)
         return
     if options.values:
-        values_chart(options, " (there is no deployed release of that name)")
+        values_chart(options, f" ({unread})" if unread else " (there is no deployed release of that name)")
+        return
+    if unread is not None or namespace_exists is None:
         return
     there = _found(f"Helm releases in {options.namespace}", lambda: cluster.helm_releases(options.namespace))
     if there.endswith(": none"):

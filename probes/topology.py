@@ -554,8 +554,8 @@ def derive_topology(
     endpoints: list[EndpointSpec] = []
 
     # lb: external Contour, TLS from the Ingress's spec.tls (ingress.certificate).
-    endpoints.append(lb_endpoint(read, notices, secrets, namespace, external_contour_namespace, "envoy",
-                                 "the external load balancer's certificate (the Ingress's spec.tls)"))
+    endpoints.append(_lb_endpoint(read, notices, secrets, namespace, external_contour_namespace, "envoy",
+                                  "the external load balancer's certificate (the Ingress's spec.tls)"))
 
     # api, ui: Go HTTP servers, HTTPS iff their certificate is mounted.
     for endpoint_id, key, service, names, deployed_key in (
@@ -639,6 +639,10 @@ def derive_topology(
     ca_groups = _ca_groups(read, namespace, services_namespace, internal_contour_namespace, https,
                            functions_ca, knative_secret, init_pod)
     not_https = f"flow.functionsProtocol is {protocol}, so knative is reached in plaintext"
+    # A pass of K-PROTOCOL-CONSISTENT needs the two values to be there: a chart that has neither (another line,
+    # judged with a forced model) is no consistent configuration.
+    protocol_known = any(_lookup(values, key) is not None
+                         for key in ("flow.functionsProtocol", "functions.initPodCertificate"))
     pod_ns_pattern = f"*.{services_namespace}.pod"
     notices.extend(read.notices)
     return Topology(
@@ -676,8 +680,11 @@ def derive_topology(
             functions_protocol=protocol, https=https, init_pod_certificate=init_pod,
             consistent=https == (init_pod is not None),
             reason=(f"flow.functionsProtocol is {protocol} and functions.initPodCertificate is "
-                    f"{init_pod or 'not set'}"),
+                    f"{init_pod or 'not set'}") if protocol_known else (
+                "the values hold neither flow.functionsProtocol nor functions.initPodCertificate (every v0.4 "
+                "release's chart defaults have both): there is no configuration to compare"),
             sources=("flow.functionsProtocol", "functions.initPodCertificate"),
+            applies=protocol_known,
         ),
         init_pod_san=InitPodSANExpectation(
             applies=init_pod is not None,
@@ -709,11 +716,10 @@ def resolve_services_namespace(read: ValuesReader, given: str | None,
     return given, NamespaceSource.GIVEN
 
 
-def lb_endpoint(read: ValuesReader, notices: list[str], secrets: SecretCollector, namespace: str,
-                lb_namespace: str, service: str, purpose: str, **extra: Any) -> EndpointSpec:
-    """The load balancer in front of the API and UI: TLS from the Ingresses' ``spec.tls`` (``ingress.certificate``
-    names the secret in the release namespace, ``ingress.host`` the name), with the plain port redirecting. Every
-    chart line so far renders it from the same two values."""
+def _lb_endpoint(read: ValuesReader, notices: list[str], secrets: SecretCollector, namespace: str,
+                 lb_namespace: str, service: str, purpose: str) -> EndpointSpec:
+    """The load balancer in front of the API and UI: TLS from the Ingress's ``spec.tls`` (``ingress.certificate``
+    names the secret in the release namespace, ``ingress.host`` the name), with the plain port redirecting."""
     lb_secret = read.secret_name("ingress.certificate")
     host = read.text("ingress.host", "")
     if lb_secret and not host:
@@ -729,7 +735,7 @@ def lb_endpoint(read: ValuesReader, notices: list[str], secrets: SecretCollector
         secret=SecretRef(namespace, lb_secret) if lb_secret else None,
         server_name=host, expected_names=(host,), redirect_port=80 if lb_secret else None,
         sources=("ingress.certificate", "ingress.host"),
-        explanation=_tls_sentence("lb", "ingress.certificate", lb_secret), **extra,
+        explanation=_tls_sentence("lb", "ingress.certificate", lb_secret),
     )
 
 

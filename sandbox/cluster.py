@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from probes import pki
+from probes import x509 as facts
 from probes.chartlines import MODEL_V04, MODEL_V07, chart_line
 from probes.cipher_suites import SUITES
 from probes.helm import HelmRelease, release_secret_object
@@ -650,19 +651,25 @@ def _envoy(build: _Build, endpoint: EndpointSpec, spec: ServerSpec, replica: int
 
 def _ingress_nginx(build: _Build, endpoint: EndpointSpec, spec: ServerSpec) -> dict[int, tuple | None]:
     """The ingress-nginx controller: {container port: address}. ingress-nginx serves every Ingress host on both
-    ports; a host with spec.tls gets its secret's certificate (the fake one while the secret is missing) and the
-    redirect, every other name the fake certificate."""
+    ports; a host with spec.tls gets its secret's certificate and the redirect, but the Fake Certificate while the
+    secret is missing, empty, or does not name the host (createServers' VerifyHostname); every other name gets the
+    Fake Certificate. Without ingress.host the rules are catch-all: the default server serves them, with the Fake
+    Certificate."""
     fake = build.pki.fake_ingress_certificate()
     fake_tls = ServerTLS(cert_pem=fake.chain_pem, key=fake.key)
+    ingress = build.scenario.values.get("ingress") or {}
+    catch_all = not str(ingress.get("host") or "").strip()
     names = spec.sni_names if spec.sni_names is not None else endpoint.expected_names
     tls_by_host: dict[str, ServerTLS | None] = {}
     plain_hosts: tuple[str, ...] = ()
+    if catch_all:
+        names = ()
     if endpoint.mode is Mode.PLAINTEXT:
         plain_hosts = names
     else:
-        data = build.secrets.get((endpoint.secret.namespace, endpoint.secret.name))
+        data = build.secrets.get((endpoint.secret.namespace, endpoint.secret.name)) if endpoint.secret else None
         tls = _checked(lambda: _identity(build, data, spec, 0)) if data is not None else None
-        tls_by_host = {name: tls for name in names}
+        tls_by_host = {name: tls if tls is not None and _names(tls, name) else None for name in names}
     min_version = spec.min_version or INGRESS_NGINX_POLICY.min_version
     # ingress-nginx v1.1.0 links OpenSSL 1.1.1, whose security level 1 still allows TLS 1.0 and 1.1; OpenSSL 3's
     # does not, so a ConfigMap that enables them is imitated at level 0.
@@ -673,8 +680,14 @@ def _ingress_nginx(build: _Build, endpoint: EndpointSpec, spec: ServerSpec) -> d
                        alpn=INGRESS_NGINX_POLICY.alpn)
     kind = NginxIngress if build.engine_of(spec) is Engine.GO and nginx_available() else NginxIngressImitation
     lb = build.started(_checked(lambda: kind(tls_by_host, fake_tls, plain_hosts=plain_hosts, hsts=spec.hsts,
-                                             redirect=spec.redirect, policy=policy)))
+                                             redirect=spec.redirect, policy=policy, catch_all=catch_all)))
     return {80: lb.http_address, 443: lb.https_address}
+
+
+def _names(tls: ServerTLS, host: str) -> bool:
+    """Whether the served certificate's SANs cover ``host`` (ingress-nginx keeps a secret only for hosts it names)."""
+    leaf = x509.load_pem_x509_certificates(tls.cert_pem)[0]
+    return not facts.names_covered(leaf, (host,)).missing
 
 
 def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, tuple | None]:

@@ -1104,6 +1104,15 @@ _V07: tuple[Scenario, ...] = (
     ),
     replace(
         V07_CONFORMANT,
+        name="v0.7-lb-cert-wrong-host",
+        description=("Direktiv v0.7.5: the direktiv-lb certificate names direktiv.example.org, not ingress.host, so "
+                     "ingress-nginx keeps its Fake Certificate for the host"),
+        certificates=(CertSpec("lb", Issuer.CA, ("direktiv.example.org",), _DEFAULT_USAGES + ("server auth",)),),
+        expected_failures=_fails(*_on("lb", "C-SAN-MATCH", "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET",
+                                      "C-X509-STRICT")),
+    ),
+    replace(
+        V07_CONFORMANT,
         name="v0.7-lb-accepts-tls10",
         description=("Direktiv v0.7.5: for old clients the ingress-nginx ConfigMap sets ssl-protocols to TLSv1 "
                      "TLSv1.1 TLSv1.2 TLSv1.3 and adds CBC suites to ssl-ciphers (its defaults are TLS 1.2-only)"),

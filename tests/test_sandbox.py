@@ -563,6 +563,16 @@ def _v07_lb_secret_missing(sb):
     assert _common_name(leaf(shake(sb, "lb", server_name=LB_HOST))) == _FAKE_CN
 
 
+def _v07_lb_cert_wrong_host(sb):
+    assert "direktiv.example.org" in sans(first_cert(sb.store.get("", "secrets", "default", "direktiv-lb") and
+                                                     _secret_pem(sb, "direktiv-lb")))
+    assert _common_name(leaf(shake(sb, "lb", server_name=LB_HOST))) == _FAKE_CN
+
+
+def _secret_pem(sb, name: str) -> bytes:
+    return base64.b64decode(sb.store.get("", "secrets", "default", name)["data"]["tls.crt"])
+
+
 def _v07_lb_accepts_tls10(sb):
     assert accepted(shake(sb, "lb", versions=(TLSVersion.TLSv1,), ciphers="ALL:@SECLEVEL=0", server_name=LB_HOST))
 
@@ -571,6 +581,7 @@ WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
     "v0.7-conformant": _v07_conformant,
     "v0.7-lb-secret-missing": _v07_lb_secret_missing,
     "v0.7-lb-accepts-tls10": _v07_lb_accepts_tls10,
+    "v0.7-lb-cert-wrong-host": _v07_lb_cert_wrong_host,
     "api-ecdhe-null": _api_ecdhe_null,
     "api-static-rsa": _api_static_rsa,
     "api-no-secure-renegotiation": _api_no_secure_renegotiation,

@@ -90,12 +90,13 @@ class NginxIngress(_Base):
     Ingress hosts without ``spec.tls`` (served on both ports, the TLS one with the fake certificate); ``fake``: the
     controller's default certificate; ``hsts``: the Strict-Transport-Security value on TLS hosts (None: ``hsts:
     "false"`` in the ConfigMap); ``redirect``: plain HTTP to a TLS host is redirected (``ssl-redirect``);
-    ``policy``: protocols and ciphers (the ConfigMap's ``ssl-protocols`` and ``ssl-ciphers``).
+    ``policy``: protocols and ciphers (the ConfigMap's ``ssl-protocols`` and ``ssl-ciphers``); ``catch_all``: the
+    Ingresses' rules name no host, so the default server serves them (with the fake certificate, no redirect).
     ``address``/``https_address`` is the TLS port, ``http_address`` the plain one."""
 
     def __init__(self, tls_by_host: Mapping[str, ServerTLS | None], fake: ServerTLS, *,
                  plain_hosts: tuple[str, ...] = (), hsts: str | None = INGRESS_NGINX_HSTS, redirect: bool = True,
-                 policy: TLSPolicy = INGRESS_NGINX_POLICY) -> None:
+                 policy: TLSPolicy = INGRESS_NGINX_POLICY, catch_all: bool = False) -> None:
         binary = _nginx_binary()
         if binary is None:
             raise NginxError("nginx is not installed (apt-get install nginx-light)")
@@ -107,7 +108,8 @@ class NginxIngress(_Base):
             https, http = (s.getsockname() for s in self._socks)
             self.address = self.https_address = https
             self.http_address = http
-            config = self._config(tls_by_host, plain_hosts, fake, hsts=hsts, redirect=redirect, policy=policy)
+            config = self._config(tls_by_host, plain_hosts, fake, hsts=hsts, redirect=redirect, policy=policy,
+                                  catch_all=catch_all)
             (self._dir / "nginx.conf").write_text(config)
             fds = [s.fileno() for s in self._socks]
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NGINX": "".join(f"{fd};" for fd in fds)}
@@ -134,7 +136,7 @@ class NginxIngress(_Base):
         return f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
 
     def _config(self, tls_by_host: Mapping[str, ServerTLS | None], plain_hosts: tuple[str, ...], fake: ServerTLS, *,
-                hsts: str | None, redirect: bool, policy: TLSPolicy) -> str:
+                hsts: str | None, redirect: bool, policy: TLSPolicy, catch_all: bool) -> str:
         (https_host, https_port), (http_host, http_port) = self.https_address, self.http_address
         protocols = {"TLSv1": "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", "TLSv1.1": "TLSv1.1 TLSv1.2 TLSv1.3",
                      "TLSv1.2": "TLSv1.2 TLSv1.3"}[policy.min_version]
@@ -157,10 +159,12 @@ class NginxIngress(_Base):
         listen_plain = f"  listen {http_host}:{http_port}"
         default_certificate = self._certificate("default", fake)
         servers = [
-            # The default server: the fake certificate, and the default backend's 404 for unknown hosts.
+            # The default server: the fake certificate, and the default backend's 404 for unknown hosts (or the
+            # Ingresses' backends, when their rules name no host).
             "server {\n" f"{listen_tls} default_server;\n" f"{listen_plain} default_server;\n"
             "    server_name _;\n" + default_certificate +
-            "    location / { return 404 'default backend - 404'; }\n}\n"
+            (f"    location / {{ return 200 '{_BODY}'; }}\n}}\n" if catch_all else
+             "    location / { return 404 'default backend - 404'; }\n}\n")
         ]
         for host in plain_hosts:
             servers.append("server {\n" f"{listen_tls};\n" f"{listen_plain};\n" f"    server_name {host};\n"
@@ -226,7 +230,8 @@ class NginxIngressImitation(LoadBalancer):
 
     def __init__(self, tls_by_host: Mapping[str, ServerTLS | None], fake: ServerTLS, *,
                  plain_hosts: tuple[str, ...] = (), hsts: str | None = INGRESS_NGINX_HSTS, redirect: bool = True,
-                 policy: TLSPolicy = INGRESS_NGINX_POLICY, io_timeout: float = DEFAULT_IO_TIMEOUT) -> None:
+                 policy: TLSPolicy = INGRESS_NGINX_POLICY, catch_all: bool = False,
+                 io_timeout: float = DEFAULT_IO_TIMEOUT) -> None:
         # Envoy's listener redirects every host or none: with plain hosts only, none.
         redirect = redirect and bool(tls_by_host)
         super().__init__({host: tls or fake for host, tls in tls_by_host.items()}, fake, redirect=redirect,
