@@ -19,7 +19,7 @@ import yaml
 
 from probes.errors import UsageError
 
-__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MODEL_NAMES", "MODEL_V04", "MODEL_V07",
+__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MODEL_NAMES", "MODEL_V04", "MODEL_V07", "CHART_NAME",
            "chart_line",
            "identify", "is_chart_version", "supported_text"]
 
@@ -124,6 +124,7 @@ CHART_LINES: tuple[ChartLine, ...] = (
     ),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(line.model for line in CHART_LINES)
+CHART_NAME = CHART_LINES[0].chart_name  # Direktiv's chart: every modelled line's (tests/test_chart_guard.py)
 
 
 def chart_line(model: str) -> ChartLine:
@@ -153,6 +154,7 @@ class ChartIdentity:
         source: where they were found (``helm release default/direktiv revision 3``, ``--direktiv-chart-version``).
         model: the model the run uses.
         forced: the model was forced with ``--direktiv-chart-model`` rather than matched.
+        matched: with a forced model, the model the chart itself matches ("" when none does).
     """
 
     name: str
@@ -161,6 +163,7 @@ class ChartIdentity:
     source: str
     model: str
     forced: bool = False
+    matched: str = ""
 
     @property
     def line(self) -> ChartLine:
@@ -170,27 +173,33 @@ class ChartIdentity:
     def text(self) -> str:
         """``direktiv 0.1.0 (app v0.4.1) from Helm release default/direktiv revision 1; model v0.4 (matched)``."""
         found = _found(self.name, self.version, self.app_version)
-        how = "forced with --direktiv-chart-model" if self.forced else "matched"
+        if not self.forced:
+            how = "matched"
+        elif self.matched == self.model:
+            how = "forced with --direktiv-chart-model, the model the chart matches anyway"
+        else:
+            how = (f"forced with --direktiv-chart-model; the chart matches "
+                   f"{'model ' + self.matched if self.matched else 'no model'}")
         return f"{found} from {self.source}; model {self.model} ({how})"
 
     def to_json(self) -> dict:
         return {"name": self.name, "version": self.version, "app_version": self.app_version, "source": self.source,
-                "model": self.model, "forced": self.forced}
+                "model": self.model, "forced": self.forced, "matched": self.matched}
 
     @classmethod
     def from_json(cls, data) -> "ChartIdentity | None":
         """The record :meth:`to_json` wrote, None for anything else (an older evidence file has none)."""
         try:
             return cls(str(data["name"]), str(data["version"]), str(data.get("app_version") or ""),
-                       str(data["source"]), str(data["model"]), bool(data.get("forced")))
+                       str(data["source"]), str(data["model"]), bool(data.get("forced")), str(data.get("matched") or ""))
         except (KeyError, TypeError):
             return None
 
 
 def _found(name: str, version: str, app_version: str) -> str:
-    """``direktiv 0.1.0 (app v0.4.1)``, as helm list shows a chart."""
+    """``direktiv 0.1.0 (app v0.4.1)``, as helm list shows a chart; what is unknown is left out."""
     app = f" (app {app_version})" if app_version else ""
-    return f"{name or '(unnamed)'} {version or '(no version)'}{app}"
+    return f"{name or '(unnamed)'}{' ' + version if version else ''}{app}"
 
 
 def identify(name: str, version: str, app_version: str = "", *, source: str,
@@ -202,7 +211,12 @@ def identify(name: str, version: str, app_version: str = "", *, source: str,
     matches every app version. ``forced_model`` uses that model whatever was found."""
     if forced_model is not None:
         chart_line(forced_model)
-        return ChartIdentity(name, version, app_version, source, forced_model, forced=True)
+        try:
+            matched = identify(name, version, app_version, source=source).model if (name or version or app_version) \
+                else ""
+        except UnsupportedChart:
+            matched = ""
+        return ChartIdentity(name, version, app_version, source, forced_model, forced=True, matched=matched)
     found = f"chart {_found(name, version, app_version)}"
     advice = ("pass --direktiv-chart-model with one of " + ", ".join(MODEL_NAMES) +
               " to judge it against that model anyway")

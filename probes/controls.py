@@ -269,17 +269,33 @@ def _mode_name(mode: Mode) -> str:
 # -- certificate served by an endpoint ------------------------------------------------------------------------
 
 
+# ingress-nginx's default certificate (internal/net/ssl/ssl.go): what it serves for a host whose secret is missing,
+# empty or does not name the host. Seeing it served explains every certificate failure at once.
+_INGRESS_NGINX_FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"
+
+
+def _fallback(chain: list[bytes]) -> str:
+    """A sentence when the served leaf is a controller's stand-in certificate, else ""."""
+    names = _cert(chain[0]).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    if names and names[0].value == _INGRESS_NGINX_FAKE_CN:
+        return ("; ingress-nginx serves its Fake Certificate here, as it does when the Ingress's TLS secret is "
+                "missing or empty or its certificate does not name the host: fix the secret (see K-SECRET-PRESENT), "
+                "not the served certificate")
+    return ""
+
+
 def _chain_trusted(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH"
+               f"{_fallback(chain)}")
     result = facts.verify_chain(chain, [_cert(d) for d in ep.anchors_der])
     found = {**_leaf_facts(chain[0]), "anchor": ep.anchor_source or "",
              "trust_method": getattr(result.method, "value", str(result.method))}
     if result.trusted:
         return Status.PASS, f"the served chain validates to {ep.anchor_source} ({result.reason})", found
     return Status.FAIL, (f"expected the chain served by {ep.spec.id} to validate to {ep.anchor_source}; "
-                         f"observed: {result.reason}"), found
+                         f"observed: {result.reason}{_fallback(chain)}"), found
 
 
 def _san_match(ev, ep, pod, profile):
@@ -289,8 +305,9 @@ def _san_match(ev, ep, pod, profile):
     found = _leaf_facts(chain[0])
     if not coverage.missing:
         return Status.PASS, f"the leaf covers {', '.join(names)}", found
+    fix = _fallback(chain) or ": reissue it with those dnsNames"
     return Status.FAIL, (f"expected the certificate served by {ep.spec.id} to cover {', '.join(coverage.missing)}; "
-                         f"its SANs are [{found['san'] or 'none'}]: reissue it with those dnsNames"), found
+                         f"its SANs are [{found['san'] or 'none'}]{fix}"), found
 
 
 def _validity(ev, ep, pod, profile):
@@ -349,10 +366,10 @@ def _served_matches_secret(ev, ep, pod, profile):
     served = facts.certificate_facts(chain[0])
     found = {"secret_fingerprint_sha256": expected_fp, "fingerprint_sha256": served.sha256_fingerprint}
     if served.sha256_fingerprint != expected_fp:
+        fix = _fallback(chain) or ": restart it so that it loads the renewed certificate"
         return Status.FAIL, (f"expected every pod behind {ep.spec.service} to serve the tls.crt of secret "
                              f"{secret.ref} ({expected_fp[:16]}...); pod {pod.pod} serves "
-                             f"{served.sha256_fingerprint[:16]}... (notAfter {served.not_after.isoformat()}): restart "
-                             "it so that it loads the renewed certificate"), found
+                             f"{served.sha256_fingerprint[:16]}... (notAfter {served.not_after.isoformat()}){fix}"), found
     return Status.PASS, f"serves the tls.crt of secret {secret.ref}", found
 
 
@@ -519,7 +536,7 @@ def _legacy_refused(ev, ep, pod, profile):
         else:
             offers.unobserved.append(f"{version}: {result.answer.detail}")
     return offers.judge(ep, pod, f"protocol versions below {profile.min_version}",
-                        f"set the server's minimum version to {profile.min_version}")
+                        f"set the server's minimum version to {profile.min_version}{_settings(ep)}")
 
 
 def _forbidden_suites(ev, ep, pod, profile, what: str, forbidden, fix: str):
@@ -546,13 +563,17 @@ def _weak_refused(ev, ep, pod, profile):
     weak = _weak_codes(profile)
     return _forbidden_suites(ev, ep, pod, profile, f"weak cipher suites ({', '.join(profile.weak_cipher_families)})",
                              weak.__contains__,
-                             "remove them from the server's cipher suite list")
+                             f"remove them from the server's cipher suite list{_settings(ep)}")
 
 
 def _forward_secrecy(ev, ep, pod, profile):
     return _forbidden_suites(ev, ep, pod, profile, "suites without forward secrecy at TLS 1.2 and below",
                              lambda code: not is_forward_secret(code),
-                             "offer only ECDHE (or DHE) suites (NIST SP 800-52r2 3.3.1)")
+                             f"offer only ECDHE (or DHE) suites (NIST SP 800-52r2 3.3.1){_settings(ep)}")
+
+
+def _settings(ep: EndpointEvidence) -> str:
+    return f" ({ep.spec.tls_settings})" if ep.spec.tls_settings else ""
 
 
 def _secure_renegotiation(ev, ep, pod, profile):
@@ -1100,6 +1121,14 @@ def judge(control_id: str, endpoint: str, evidence: Evidence, profile: Profile) 
     """The verdict of one control on one endpoint (``cluster`` for K-*)."""
     if not applies(control_id, endpoint):
         raise ValueError(f"control {control_id} is not judged on endpoint {endpoint!r}")
+    absence = evidence.topology.absence(endpoint)
+    demanded = profile.demanded_mode(endpoint)
+    if absence and demanded and control_id == "T-MODE-MATCHES-CONFIG":
+        # The profile demands protection the chart line has no setting for, and the tool does not probe there:
+        # neither a pass nor a skip may hide that.
+        return Verdict(control_id, endpoint, Status.ERROR, (
+            f"the profile '{profile.name}' demands {'mTLS' if demanded == 'mtls' else 'TLS'} on {endpoint}, but it "
+            f"cannot be observed: {absence}"), {})
     try:
         status, message, found = _JUDGES[control_id](evidence, endpoint, profile)
     except _Verdict as v:

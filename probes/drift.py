@@ -390,7 +390,10 @@ def main(argv: Iterable[str] | None = None, *, out=None) -> int:
     """Compare two evidence files; print one line per difference."""
     out = out or sys.stdout
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or any(a in ("-h", "--help") for a in args):
+    if any(a in ("-h", "--help") for a in args):
+        print(_USAGE, file=out)
+        return 0
+    if len(args) != 2:
         print(_USAGE, file=sys.stderr)
         return 2
     try:
@@ -409,4 +412,8 @@ def main(argv: Iterable[str] | None = None, *, out=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m probes.drift OLD NEW | head`: the reader has what it wanted
+        sys.stdout = None
+        sys.exit(1)

@@ -189,8 +189,8 @@ OPTIONS: tuple[Option, ...] = (
            "the installation's chart version, when the release cannot be read and --direktiv-values gives the "
            "expectation. Default: the release's", None, _chart_version),
     Option("--direktiv-app-version", "VERSION",
-           "the installation's Direktiv version (helm list's APP VERSION), with --direktiv-chart-version. "
-           "Default: the release's", None, _chart_version),
+           "the installation's Direktiv version (helm list's APP VERSION), when the release cannot be read; alone "
+           "or with --direktiv-chart-version. Default: the release's", None, _chart_version),
     Option("--direktiv-chart-model", "MODEL",
            f"judge against this chart line's model whatever the release's chart is ({', '.join(MODEL_NAMES)}). "
            "Default: the model of the release's chart line", None, _chart_model),

@@ -337,7 +337,7 @@ def conformance(request: pytest.FixtureRequest, record_testsuite_property):
     evidence = state.gather()
     if evidence.chart is not None:
         for key, value in evidence.chart.to_json().items():
-            record_testsuite_property(f"chart_{key}", value)
+            record_testsuite_property(f"chart_{key}", str(value).lower() if isinstance(value, bool) else value)
     return evidence
 
 

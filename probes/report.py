@@ -11,7 +11,7 @@ Document layout (``schema`` = :data:`SCHEMA`; every mapping is written with sort
 
     run           started_at, finished_at, tool_version, cluster_server, context, source, profile, exit_status,
                   evidence_started_at, evidence_finished_at, notices, incomplete (bool), incomplete_reason,
-                  protection_off {tls: [endpoint], mtls: [endpoint]}: what the configuration itself leaves open
+                  protection_off {tls, mtls, unjudged: [endpoint]}: what the configuration itself leaves open
     expected      the topology the configuration implies (release, namespaces, endpoint specs, secret
                   requirements); never the Helm values themselves (they hold keys such as ``secrets.key``)
     certificates  sha256 -> {pem, facts, seen_in}: every certificate seen, served or stored, once
@@ -376,12 +376,15 @@ def _summary(tests: Iterable[TestOutcome]) -> dict[str, dict[str, int]]:
 
 
 def protection_off(topology) -> dict[str, list[str]]:
-    """The deployed endpoints the configuration itself leaves without TLS (``tls``), and the gRPC ports it leaves
-    without client certificates (``mtls``; a plaintext one is in both), in endpoint order. Empty lists without a
+    """The deployed endpoints the configuration itself leaves without TLS (``tls``), the gRPC ports it leaves
+    without client certificates (``mtls``; a plaintext one is in both), and the endpoints the chart line has no TLS
+    setting for at all, which the run does not judge (``unjudged``), in endpoint order. Empty lists without a
     topology."""
-    off: dict[str, list[str]] = {"tls": [], "mtls": []}
+    off: dict[str, list[str]] = {"tls": [], "mtls": [], "unjudged": []}
     if topology is None:
         return off
+    absent = dict(getattr(topology, "absent", ()) or ())
+    off["unjudged"] = [e for e in ENDPOINT_IDS if e in absent]
     for spec in sorted(topology.endpoints, key=lambda s: ENDPOINT_IDS.index(s.id) if s.id in ENDPOINT_IDS else 99):
         if not spec.deployed:
             continue
@@ -399,13 +402,19 @@ def protection_banner(off: Mapping[str, Iterable[str]], profile: Mapping[str, An
     to be plaintext. ``profile`` (the run's profile as a mapping) tells whether the profile demands them anyway."""
     tls = list(off.get("tls") or ())
     mtls = [e for e in off.get("mtls") or () if e not in tls]
+    unjudged = list(off.get("unjudged") or ())
     parts = []
     if tls:
         parts.append(f"TLS is off by configuration on {', '.join(tls)}")
     if mtls:
         parts.append(f"mTLS is off by configuration on {', '.join(mtls)}")
+    if unjudged:
+        parts.append(f"this chart line has no TLS setting for {', '.join(unjudged)}: they are not judged, and their "
+                     "protection (a service mesh beside the chart) is not shown by this run")
     if not parts:
         return None
+    if not (tls or mtls):
+        return "; ".join(parts)
     profile = profile or {}
     demanded = set(profile.get("require_tls") or ()) | set(profile.get("require_mtls") or ())
     if set(tls) | set(mtls) <= demanded:

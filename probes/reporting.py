@@ -215,9 +215,12 @@ class ReportWriter:
         if not self.written and not self.problems:
             return
         run = (self.document or {}).get("run") or {}
-        banner = protection_banner(run.get("protection_off") or {}, run.get("profile") or {})
+        off = run.get("protection_off") or {}
+        banner = protection_banner(off, run.get("profile") or {})
         if banner:
-            tr.write_sep("!", "TLS or mTLS off by configuration", yellow=True, bold=True)
+            title = ("TLS or mTLS off by configuration" if off.get("tls") or off.get("mtls") else
+                     "endpoints without a TLS setting in this chart line")
+            tr.write_sep("!", title, yellow=True, bold=True)
             tr.write_line(banner, yellow=True, bold=True)
         tr.write_sep("-", "Direktiv TLS conformance by endpoint")
         counts = self._counts()

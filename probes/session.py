@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probes.chartlines import ChartIdentity, identify
+from probes.chartlines import CHART_NAME, ChartIdentity, identify
 from probes.errors import ProbeError, UsageError
 
 __all__ = ["ObservationError", "RunOptions", "ExpectedConfiguration", "check_usage", "check_target",
@@ -174,8 +174,11 @@ def values_chart(options: RunOptions, why: str = "") -> ChartIdentity:
             "versions (helm list shows them), or --direktiv-chart-model.")
     given = [f"{flag} {value}" for flag, value in (("--direktiv-chart-version", options.chart_version),
                                                    ("--direktiv-app-version", options.app_version)) if value]
-    return identify("", options.chart_version or "", options.app_version or "",
-                    source=" and ".join(given) or "installation of --direktiv-values", forced_model=options.chart_model)
+    source = f"installation {' and '.join(given)} describe{'s' if len(given) == 1 else ''}" if given else \
+        f"installation --direktiv-values {options.values} describes"
+    # Every modelled line is Direktiv's chart "direktiv": versions given by option are of that chart.
+    return identify(CHART_NAME, options.chart_version or "", options.app_version or "", source=source,
+                    forced_model=options.chart_model)
 
 
 def _check_ca_key_secret(cluster, ref: tuple[str, str]) -> None:
@@ -238,8 +241,10 @@ def expected_configuration(cluster, options: RunOptions) -> ExpectedConfiguratio
         values = deep_merge(chart.line.defaults(), overrides)
         source = (f"--direktiv-values {options.values} on the defaults of model {chart.model} "
                   f"(the release could not be read: {release_error})")
-        notices.append(f"the Helm release could not be read ({release_error}); the expectation is --direktiv-values "
-                       f"{options.values} on the chart's defaults")
+        there = "" if release_exc is not None else \
+            f"; {_found(f'Helm releases in {options.namespace}', lambda: cluster.helm_releases(options.namespace))}"
+        notices.append(f"the Helm release could not be read ({release_error}{there}); the expectation is "
+                       f"--direktiv-values {options.values} on the chart's defaults")
     else:
         raise ObservationError(
             f"could not learn the expected configuration: {release_error.rstrip('.')}; {_release_hint(release_exc)}")

@@ -137,6 +137,8 @@ class EndpointSpec:
             does not install); every control on it is then an error with this reason. None when located.
         sources: the values keys this expectation comes from, e.g. ``flow.certificates.mtlsFlow``.
         explanation: one sentence saying why this mode is expected, for failure and skip messages.
+        tls_settings: where the server's protocol and cipher settings are made, for fixes ("" where the server
+            has none to set, as Direktiv's own Go servers).
     """
 
     id: str
@@ -155,6 +157,7 @@ class EndpointSpec:
     sources: tuple[str, ...] = ()
     explanation: str = ""
     unlocated: str | None = None
+    tls_settings: str = ""
 
     @property
     def tls(self) -> bool:

@@ -33,8 +33,8 @@ __all__ = ["derive_v07", "ingress_controller_service"]
 
 _LINE = "the chart line v0.5.10 to v0.7.x (direktiv-charts 0.1.0 to 0.1.20)"
 _NOT_IN_LINE = f"{_LINE} has no such TLS setting"
-_PLAINTEXT_HOPS = (f"{_LINE} configures no TLS for it: the chart serves it in plaintext and leaves mTLS between "
-                   "Direktiv's pods to a Linkerd mesh installed beside the chart, which this tool does not judge")
+_PLAINTEXT_HOPS = (f"{_LINE} has no TLS setting for it (its pods listen without TLS; mTLS between them is a "
+                   "Linkerd mesh installed beside the chart), and this tool neither locates nor probes it there")
 _ABSENT: tuple[tuple[str, str], ...] = tuple((endpoint, _PLAINTEXT_HOPS) for endpoint in ENDPOINT_IDS if endpoint != "lb")
 
 
@@ -103,6 +103,8 @@ def _lb(values: Mapping[str, Any], read: ValuesReader, notices: list[str], secre
         port=443 if tls else 80, mode=Mode.TLS if tls else Mode.PLAINTEXT,
         secret=SecretRef(namespace, secret) if secret else None, server_name=name, expected_names=(name,),
         redirect_port=80 if tls else None, deployed=enabled, unlocated=unlocated,
+        tls_settings="ingress-nginx's ConfigMap: ssl-protocols and ssl-ciphers under ingress-nginx.controller.config "
+                     "in the chart values",
         sources=("ingress.certificate", "ingress.host", "ingress.enabled", "ingress-nginx.install"),
         explanation=explanation,
     )

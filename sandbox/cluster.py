@@ -33,6 +33,7 @@ import datetime as _dt
 import hashlib
 import os
 import shutil
+import sys
 import ssl
 import tempfile
 import uuid
@@ -213,9 +214,13 @@ class RunningSandbox:
         self._cleanup.close()
 
     def suite_command(self) -> list[str]:
-        """The command that points the suite at this sandbox (the installed command; in a checkout
-        ``pytest suites/`` takes the same options)."""
-        return ["direktiv-tls-conformance", "--kubeconfig", str(self.kubeconfig_path), *self.suite_args]
+        """The command that points the suite at this sandbox: the installed command, by its path when it sits
+        beside this interpreter (a virtualenv nobody activated, as after ``make demo``); in a checkout ``pytest
+        suites/`` takes the same options."""
+        beside = Path(sys.executable).with_name("direktiv-tls-conformance")
+        command = str(beside) if beside.exists() and not shutil.which("direktiv-tls-conformance") else \
+            "direktiv-tls-conformance"
+        return [command, "--kubeconfig", str(self.kubeconfig_path), *self.suite_args]
 
     def pod_ports(self, endpoint: str) -> tuple[PodPort, ...]:
         """The pod ports serving ``endpoint``, replicas in order (for lb/knative: both of Envoy's ports)."""

@@ -10,7 +10,7 @@ import pytest
 from junitparser.xunit2 import JUnitXml
 
 from probes import helm
-from probes.chartlines import CHART_LINES, MODEL_NAMES, ChartIdentity, UnsupportedChart, chart_line, identify
+from probes.chartlines import CHART_LINES, CHART_NAME, MODEL_NAMES, ChartIdentity, UnsupportedChart, chart_line, identify
 from probes.errors import UsageError
 from probes.session import RunOptions, check_usage
 from sandbox.cluster import chart_defaults, start_sandbox
@@ -92,7 +92,12 @@ def test_versions_given_by_option_match_by_version_alone():
 def test_a_forced_model_is_used_whatever_the_chart_and_says_so():
     chart = identify("nginx", "1.2.3", "1.25", source=SOURCE, forced_model="v0.4")
     assert (chart.model, chart.forced) == ("v0.4", True)
-    assert chart.text == f"nginx 1.2.3 (app 1.25) from {SOURCE}; model v0.4 (forced with --direktiv-chart-model)"
+    assert chart.text == (f"nginx 1.2.3 (app 1.25) from {SOURCE}; model v0.4 (forced with --direktiv-chart-model; "
+                          "the chart matches no model)")
+    v07 = identify("direktiv", "0.1.20", "v0.7.5", source=SOURCE, forced_model="v0.4")
+    assert (v07.model, v07.matched) == ("v0.4", "v0.5.10-v0.7") and "the chart matches model v0.5.10-v0.7" in v07.text
+    same = identify("direktiv", "0.1.0", "v0.4.1", source=SOURCE, forced_model="v0.4")
+    assert same.text.endswith("(forced with --direktiv-chart-model, the model the chart matches anyway)")
     with pytest.raises(ValueError, match="the models are"):
         identify("direktiv", "0.1.0", "v0.4.1", source=SOURCE, forced_model="v9")
 
@@ -105,6 +110,7 @@ def test_the_identity_survives_the_evidence_file():
 
 def test_every_line_ships_its_chart_defaults_and_its_versions_do_not_overlap():
     assert MODEL_NAMES == tuple(line.model for line in CHART_LINES) and len(set(MODEL_NAMES)) == len(MODEL_NAMES)
+    assert {line.chart_name for line in CHART_LINES} == {CHART_NAME}  # versions given by option name this chart
     for line in CHART_LINES:
         defaults = line.defaults()
         assert isinstance(defaults, dict) and defaults, line.model
@@ -195,16 +201,17 @@ def test_a_forced_model_runs_and_every_report_records_it(pytester, conformant, r
     result, junit = _run(pytester, conformant, "-k", "lb and T-TLS-HANDSHAKE", "--direktiv-chart-model", "v0.4")
     assert result.ret == pytest.ExitCode.OK, result.outlines
     expected = {"name": "direktiv", "version": "0.1.25", "app_version": "v0.8.4",
-                "source": "Helm release default/direktiv revision 2", "model": "v0.4", "forced": True}
+                "source": "Helm release default/direktiv revision 2", "model": "v0.4", "forced": True, "matched": ""}
     result.stdout.fnmatch_lines(["chart: direktiv 0.1.25 (app v0.8.4) from Helm release default/direktiv revision 2; "
-                                 "model v0.4 (forced with --direktiv-chart-model)"])
+                                 "model v0.4 (forced with --direktiv-chart-model; the chart matches no model)"])
     out = junit.parent
     assert json.loads((out / "evidence.json").read_text())["run"]["chart"] == expected
     suite = next(iter(JUnitXml.fromfile(str(junit))))
     assert {p.name: p.value for p in suite.properties()}.items() >= {
         "chart_name": "direktiv", "chart_version": "0.1.25", "chart_app_version": "v0.8.4", "chart_model": "v0.4",
-        "chart_forced": "True"}.items()
-    assert "model v0.4 (forced with --direktiv-chart-model)" in (out / "report.html").read_text()
+        "chart_forced": "true"}.items()
+    assert "model v0.4 (forced with --direktiv-chart-model; the chart matches no model)" in \
+        (out / "report.html").read_text()
     assert json.loads((out / "results.sarif").read_text())["runs"][0]["properties"]["chart"] == expected
 
 
@@ -219,6 +226,6 @@ def test_values_with_a_chart_version_stand_in_for_an_unreadable_release(pytester
         conformant.store.clear_faults()
     assert result.ret == pytest.ExitCode.OK, result.outlines
     chart = json.loads((junit.parent / "evidence.json").read_text())["run"]["chart"]
-    assert chart == {"name": "", "version": "0.1.0", "app_version": "v0.4.1",
-                     "source": "--direktiv-chart-version 0.1.0 and --direktiv-app-version v0.4.1", "model": "v0.4",
-                     "forced": False}
+    assert chart == {"name": "direktiv", "version": "0.1.0", "app_version": "v0.4.1",
+                     "source": "installation --direktiv-chart-version 0.1.0 and --direktiv-app-version v0.4.1 describe",
+                     "model": "v0.4", "forced": False, "matched": ""}

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,8 +131,12 @@ def cluster(conformant):
 
 
 def test_conformant_starts_and_says_how_to_run_the_suite(conformant):
-    assert conformant.suite_command() == ["direktiv-tls-conformance", "--kubeconfig", str(conformant.kubeconfig_path),
-                                          "--direktiv-ca-key-secret", "cert-manager/direktiv-ca"]
+    command = conformant.suite_command()
+    assert command[1:] == ["--kubeconfig", str(conformant.kubeconfig_path), "--direktiv-ca-key-secret",
+                           "cert-manager/direktiv-ca"]
+    # The installed command, by its path when it is not on PATH (a virtualenv nobody activated): it runs as printed.
+    assert Path(command[0]).name == "direktiv-tls-conformance"
+    assert shutil.which(command[0]) or Path(command[0]).is_file(), command[0]
     assert conformant.kubeconfig_path.stat().st_mode & 0o077 == 0
 
 
