@@ -9,7 +9,6 @@ One misconfiguration fails the most specific control: a judge that lacks the fac
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from enum import Enum
@@ -18,7 +17,7 @@ from typing import Callable, Mapping
 from cryptography import x509
 
 from probes import trust, x509 as facts
-from probes.catalog import CLUSTER, applies
+from probes.catalog import applies
 from probes.cipher_suites import is_forward_secret
 from probes.evidence import (
     BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,

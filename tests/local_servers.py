@@ -130,6 +130,19 @@ LET_THROUGH = {
 # --- processes ------------------------------------------------------------------------------------------------
 
 
+def served_common_name(address: tuple[str, int], sni: str | None) -> str:
+    """The commonName of the leaf a TLS server serves for ``sni`` (no verification), "" without one."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(address, timeout=5) as sock, ctx.wrap_socket(sock, server_hostname=sni) as tls:
+        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return names[0].value if names else ""
+
+
 def child_pids() -> set[int]:
     """The process IDs of this process's children, from every thread's ``/proc`` entry."""
     pids: set[int] = set()

@@ -6,14 +6,10 @@ from __future__ import annotations
 import copy
 import io
 import json
-import socket
-import ssl
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 # Loaded before pytester's in-process runs (see tests/test_suite_run.py).
 import probes.controls  # noqa: F401
@@ -25,6 +21,7 @@ from probes.errors import UsageError
 from probes.session import RunOptions, check_usage, values_chart
 from probes.topology import Mode
 from probes.topology_v07 import derive_v07, ingress_controller_service
+from local_servers import served_common_name
 from sandbox.cluster import start_sandbox
 from sandbox.scenarios import V07_CONFORMANT, CertSpec, Issuer
 from test_report import make_document, pki  # noqa: F401  (pki: the module-scoped fixture)
@@ -35,15 +32,6 @@ SUITES = Path(__file__).resolve().parents[1] / "suites"
 TIMEOUT = 10.0
 FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"
 SOURCE = "Helm release default/direktiv revision 1"
-
-
-def _served_common_name(address, sni: str | None) -> str:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(address, timeout=5) as sock, ctx.wrap_socket(sock, server_hostname=sni) as tls:
-        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return names[0].value if names else ""
 
 
 def _lb_https(running):
@@ -138,7 +126,7 @@ def test_sandbox_v07_without_ingress_host_serves_the_fake_certificate_for_every_
     (Fake) certificate, so the sandbox must not serve the secret's certificate for "localhost"."""
     scenario = replace(V07_CONFORMANT, name="v0.7-audit-no-host", values_yaml="ingress:\n  certificate: direktiv-lb\n")
     with start_sandbox(scenario) as running:
-        assert _served_common_name(_lb_https(running), "localhost") == FAKE_CN
+        assert served_common_name(_lb_https(running), "localhost") == FAKE_CN
 
 
 def test_sandbox_v07_serves_the_fake_certificate_when_the_secret_does_not_name_the_host():
@@ -147,7 +135,7 @@ def test_sandbox_v07_serves_the_fake_certificate_when_the_secret_does_not_name_t
     scenario = replace(V07_CONFORMANT, name="v0.7-audit-wrong-san", certificates=(
         CertSpec("lb", Issuer.CA, ("other.example.com",), ("digital signature", "key encipherment", "server auth")),))
     with start_sandbox(scenario) as running:
-        assert _served_common_name(_lb_https(running), "myhost.mydomain") == FAKE_CN
+        assert served_common_name(_lb_https(running), "myhost.mydomain") == FAKE_CN
 
 
 # -- reports --------------------------------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ TLS 1.2 and 1.3 only by default, nginx's answers to plaintext on the TLS port, 3
 
 from __future__ import annotations
 
-import socket
-import ssl
 
 import pytest
 from cryptography import x509
@@ -17,6 +15,7 @@ from probes.hello import TLSVersion, accepted_versions
 from probes.https import http_get, https_get
 from probes.plaintext import probe_plaintext
 from probes.timeouts import Timeouts
+from local_servers import served_common_name
 from sandbox.servers import (
     INGRESS_NGINX_HSTS, INGRESS_NGINX_POLICY, NginxError, NginxIngress, NginxIngressImitation, ServerTLS, TLSPolicy,
     nginx_available,
@@ -39,29 +38,20 @@ def identities():
             ca.cert_pem)
 
 
-def _served_common_name(address, sni: str | None) -> str:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(address, timeout=5) as sock, ctx.wrap_socket(sock, server_hostname=sni) as tls:
-        cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return names[0].value if names else ""
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_host_gets_its_certificate_and_every_other_name_the_fake_one(kind, identities):
     leaf, fake, _ = identities
     with kind({HOST: leaf}, fake) as lb:
-        assert _served_common_name(lb.https_address, HOST) == ""  # cert-manager's leaf: SANs only
-        assert _served_common_name(lb.https_address, "other.example.com") == FAKE_CN
-        assert _served_common_name(lb.https_address, None) == FAKE_CN
+        assert served_common_name(lb.https_address, HOST) == ""  # cert-manager's leaf: SANs only
+        assert served_common_name(lb.https_address, "other.example.com") == FAKE_CN
+        assert served_common_name(lb.https_address, None) == FAKE_CN
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_host_whose_secret_is_missing_gets_the_fake_certificate_and_is_still_redirected(kind, identities):
     _, fake, _ = identities
     with kind({HOST: None}, fake) as lb:
-        assert _served_common_name(lb.https_address, HOST) == FAKE_CN
+        assert served_common_name(lb.https_address, HOST) == FAKE_CN
         redirect = http_get(lb.http_address, host=HOST, path="/api/", timeouts=LIMITS)
     assert (redirect.status, redirect.location) == (308, f"https://{HOST}/api/")
 
@@ -103,7 +93,7 @@ def test_plain_hosts_are_served_on_port_80_without_redirect(kind, identities):
     _, fake, _ = identities
     with kind({}, fake, plain_hosts=(HOST,)) as lb:
         page = http_get(lb.http_address, host=HOST, timeouts=LIMITS)
-        assert _served_common_name(lb.https_address, HOST) == FAKE_CN
+        assert served_common_name(lb.https_address, HOST) == FAKE_CN
     assert page.status == 200 and page.location is None
 
 

@@ -71,7 +71,7 @@ def test_conformant_passes_and_every_case_names_its_control_and_endpoint(pyteste
     assert all(re.fullmatch(r"\S+\s+observed (on \d+ pods )?in \d+ ms", line) for line in progress), progress
     # everything is protected as configured: no banner
     assert "off by configuration" not in result.stdout.str()
-    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": []}
+    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": [], "unjudged": []}
 
 
 def test_tls_only_skips_mtls_controls_with_the_reason(pytester):
@@ -96,7 +96,7 @@ def test_plaintext_still_judges_the_mode_of_every_port(pytester):
     result.stdout.fnmatch_lines(["*TLS or mTLS off by configuration*", f"{banner}*",
                                  "*Direktiv TLS conformance by endpoint*"])
     doc = evidence_document(pytester)
-    assert doc["run"]["protection_off"] == {"tls": list(ENDPOINTS), "mtls": list(ENDPOINTS[3:6])}
+    assert doc["run"]["protection_off"] == {"tls": list(ENDPOINTS), "mtls": list(ENDPOINTS[3:6]), "unjudged": []}
     page = (pytester.path / "out" / "report.html").read_text()
     body = page[page.index("<main>") + len("<main>"):]
     assert body.startswith('<div class="banner protection-off" role="alert">TLS is off by configuration on lb, ')
@@ -112,7 +112,8 @@ def test_the_strict_profile_demands_tls_and_mtls_whatever_the_values_say(pyteste
         "observed tls*",
         "*mTLS is off by configuration on ingress-grpc, flow-grpc, functions-grpc; the profile 'strict' demands it*",
     ])
-    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": list(ENDPOINTS[3:6])}
+    assert evidence_document(pytester)["run"]["protection_off"] == {"tls": [], "mtls": list(ENDPOINTS[3:6]),
+                                                                    "unjudged": []}
 
 
 def test_the_strict_profile_fails_every_plaintext_port(pytester):
