@@ -20,7 +20,7 @@ from probes import trust, x509 as facts
 from probes.catalog import applies
 from probes.cipher_suites import is_forward_secret
 from probes.evidence import (
-    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
+    BASELINE, BASELINE_AFTER, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
     CA_KEY_NOT_GIVEN, SERVED_CHAIN_FROM, Attempt, ClientCert, EndpointEvidence, Evidence, Key, PodEvidence,
 )
 from probes.hello import FallbackVerdict, Verdict as HelloVerdict, judge as hello_verdict
@@ -188,7 +188,9 @@ def _attempt(ep: EndpointEvidence, pod: PodEvidence, key: Key) -> Attempt:
 
 
 def _baseline(ep: EndpointEvidence, pod: PodEvidence) -> HandshakeResult:
-    """The baseline handshake of this pod, which must have completed for any refusal on it to count."""
+    """The baseline handshake of this pod, which must have completed for any refusal on it to count, and again
+    after every other probe of the pod (the closing baseline): a pod that refused it by then may have refused
+    every connection (rate-limited, crashing, going away), whatever was offered."""
     client = " with the configured client certificate" if ep.spec.mode is Mode.MTLS else ""
     attempt = pod.attempt(BASELINE)
     why = None
@@ -201,6 +203,16 @@ def _baseline(ep: EndpointEvidence, pod: PodEvidence) -> HandshakeResult:
                f"({attempt.result.detail})")
     if why:
         _error(f"cannot judge {ep.spec.id}: {why}, so a refusal would prove nothing; see T-TLS-HANDSHAKE")
+    closing = pod.attempt(BASELINE_AFTER)
+    if closing is None:
+        why = "the baseline handshake was not made again after the other offers"
+    elif closing.error:
+        why = f"the baseline handshake{client}, made again after the other offers, could not be made ({closing.error})"
+    elif not closing.result.completed:
+        why = (f"the baseline handshake{client}, made again after the other offers, did not complete "
+               f"({closing.result.detail}): the pod may refuse every connection by now, whatever is offered")
+    if why:
+        _error(f"cannot judge {ep.spec.id}: {why}, so its refusals prove nothing")
     return attempt.result
 
 

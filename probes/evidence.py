@@ -32,6 +32,7 @@ class Probe(str, Enum):
     """What one observation does."""
 
     BASELINE = "baseline"            # TLS with the expected SNI (and the configured client certificate under mTLS)
+    BASELINE_AFTER = "baseline-after"  # the baseline again, once every other probe of the pod has ended
     CLIENT = "client"                # TLS presenting one of the :class:`ClientCert` identities (or none)
     PLAINTEXT = "plaintext"          # HTTP/1.1 and the h2c preface, in plaintext
     LEGACY = "legacy"                # a raw ClientHello offering one protocol version below the profile's minimum
@@ -91,6 +92,7 @@ class Key:
 
 
 BASELINE = Key(Probe.BASELINE)
+BASELINE_AFTER = Key(Probe.BASELINE_AFTER)
 PLAINTEXT = Key(Probe.PLAINTEXT)
 GRPC_HEALTH = Key(Probe.GRPC_HEALTH)
 HTTPS_GET = Key(Probe.HTTPS_GET)

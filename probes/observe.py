@@ -538,6 +538,10 @@ def _finish_pod(run: _Run, plan: Plan, state: _PodRun) -> PodEvidence:
     attempts = {key: Attempt(key, error=f"cannot be observed: {why}") for key, why in plan.unofferable.items()}
     for key, future in state.futures.items():
         attempts[key] = _name_the_pod(future.result(), state.forwarder.address, where)
+    if plan.closing is not None:  # only now: every other probe of this pod has ended
+        address, closing = state.forwarder.address, plan.closing
+        attempts[closing.key] = _name_the_pod(run.attempt(closing.key, lambda t: closing.run(address, t)), address,
+                                              where)
     return PodEvidence(pod.name, pod.port, attempts=attempts)
 
 

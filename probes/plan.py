@@ -7,8 +7,8 @@ and :mod:`probes.observe` runs that plan on every ready pod. Nothing here touche
 What each kind gets (TLS configured; with TLS off only the plaintext probe, a handshake to see whether the port
 speaks TLS anyway, and the plain GET):
 
-    every TLS endpoint   baseline handshake (expected SNI; the configured client certificate under mTLS),
-                         plaintext probe, one raw ClientHello per legacy version, per version up to TLS 1.2
+    every TLS endpoint   baseline handshake (expected SNI; the configured client certificate under mTLS), made
+                         again once every other probe of the pod has ended (the closing baseline), plaintext probe, one raw ClientHello per legacy version, per version up to TLS 1.2
                          a scan of every forbidden suite, renegotiation_info, compression and fallback-SCSV
                          checks (:mod:`probes.hello`)
     gRPC (6666/7777/5555) a gRPC health call; under mTLS one handshake per client identity (none, foreign CA,
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from probes.evidence import (
-    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
+    BASELINE, BASELINE_AFTER, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
     ClientCert, Key,
 )
 from probes.grpc_health import health_check
@@ -82,11 +82,16 @@ class Plan:
         probes: the observations to make.
         unofferable: observations that belong to the plan but cannot be made from here, with the reason (a
             client certificate that could not be had, a version or suite family the local library cannot offer).
+        closing: the baseline handshake once more, made after every other probe of the pod has ended: that the
+            pod still accepts it shows that what it refused was refused for what was offered, not because it
+            refused every connection by then (rate limits, a crash, a pod going away). None where nothing is
+            refused (TLS off) or no baseline can be offered.
     """
 
     spec: EndpointSpec
     probes: tuple[PlannedProbe, ...]
     unofferable: Mapping[Key, str] = field(default_factory=dict)
+    closing: PlannedProbe | None = None
 
 
 def _offer(spec: EndpointSpec, client: ClientIdentity | None, **changes) -> TLSOffer:
@@ -124,11 +129,13 @@ def plan_endpoint(
     mtls = spec.mode is Mode.MTLS
     configured = identities.get(ClientCert.CONFIGURED)
 
+    closing = None
     if mtls:
         if configured is None:
             unofferable[BASELINE] = missing_identities.get(ClientCert.CONFIGURED, "no configured client certificate")
         else:
             probes.append(_shake(BASELINE, _offer(spec, configured)))
+            closing = _shake(BASELINE_AFTER, _offer(spec, configured))
         for label in MTLS_CLIENTS:
             key = Key.client(label)
             if label is ClientCert.NONE:
@@ -140,6 +147,7 @@ def plan_endpoint(
     else:
         # With TLS off this handshake only asks whether the port speaks TLS anyway (T-MODE-MATCHES-CONFIG).
         probes.append(_shake(BASELINE, _offer(spec, None)))
+        closing = _shake(BASELINE_AFTER, _offer(spec, None)) if tls else None
         if spec.kind == "grpc" and configured is not None:
             probes.append(_shake(Key.client(ClientCert.CONFIGURED), _offer(spec, configured)))
 
@@ -169,7 +177,7 @@ def plan_endpoint(
         probes.append(PlannedProbe(HTTP_REDIRECT, lambda address, t: http_get(address, host=spec.server_name,
                                                                                timeouts=t),
                                    redirect_port=spec.redirect_port))
-    return Plan(spec, tuple(probes), unofferable)
+    return Plan(spec, tuple(probes), unofferable, closing)
 
 
 def _family_suites(family: str, version: TLSVersion) -> tuple[int, ...]:

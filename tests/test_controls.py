@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from probes import pki
 from probes.controls import Status, hsts_max_age, judge, observed_mode
 from probes.evidence import (
-    BASELINE, COMPRESSION, FALLBACK, GRPC_HEALTH, PLAINTEXT, RENEGOTIATION, Attempt, ClientCert, EndpointEvidence,
+    BASELINE, BASELINE_AFTER, COMPRESSION, FALLBACK, GRPC_HEALTH, PLAINTEXT, RENEGOTIATION, Attempt, ClientCert, EndpointEvidence,
     Evidence, Key, PodEvidence, Probe,
 )
 from probes.cipher_suites import cipher_suite
@@ -96,7 +96,10 @@ PLAIN_ANSWERED = PlaintextResult(False, None, "closed", True, None, "h2c SETTING
 def pod(name: str = "flow-0", *, unreachable: str | None = None, **attempts) -> PodEvidence:
     """A pod; each keyword is an observation: ``baseline=``, ``plaintext=``, ``grpc_health=``, ``client_none=``
     (``client_<label>``), ``legacy_TLSv1=``, ``suites_TLSv1_2=``; a str value is an observation error."""
-    keys = {"baseline": BASELINE, "plaintext": PLAINTEXT, "grpc_health": GRPC_HEALTH, "https_get": Key(Probe.HTTPS_GET)}
+    keys = {"baseline": BASELINE, "baseline_after": BASELINE_AFTER, "plaintext": PLAINTEXT, "grpc_health": GRPC_HEALTH,
+            "https_get": Key(Probe.HTTPS_GET)}
+    if "baseline" in attempts and "baseline_after" not in attempts:  # the pod still accepts it after the offers
+        attempts["baseline_after"] = attempts["baseline"]
     out = {}
     for name_, value in attempts.items():
         if name_ in keys:

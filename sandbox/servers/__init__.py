@@ -26,6 +26,8 @@ blocked reads return at once.
     SilentServer, ResetServer, GarbageServer, TricklingServer, RefusingPort: peers that misbehave.
     OldStackFront       a front that makes a modern server look like a pre-2010 stack to TLS 1.2 clients (no
                         renegotiation_info, TLS_FALLBACK_SCSV ignored).
+    ExhaustedFront      a front that passes its first connections through and resets every later one (a pod that
+                        starts refusing everything partway through a scan).
 
 The modules, one concern each: ``_listeners`` (sockets, accept loop, thread per connection), ``_tls`` (the TLS
 records and policy, the pyOpenSSL server context and stream), ``_http`` (h11/h2 answers, Go's net/http),
@@ -55,6 +57,7 @@ from sandbox.servers._grpc import DEFAULT_SERVICE_NAME, GoTLSGrpcServer, GrpcHea
 from sandbox.servers._http import GO_BAD_REQUEST_REPLY, GO_HTTPS_PLAINTEXT_REPLY, GoHttpsServer
 from sandbox.servers._listeners import DEFAULT_IO_TIMEOUT, Server
 from sandbox.servers._misbehaving import (
+    ExhaustedFront,
     GarbageServer,
     OldStackFront,
     RefusingPort,
@@ -117,6 +120,7 @@ __all__ = [
     "SniRouter",
     "SilentServer",
     "OldStackFront",
+    "ExhaustedFront",
     "ResetServer",
     "GarbageServer",
     "TricklingServer",

@@ -277,6 +277,34 @@ class OldStackFront(_ListenerServer):
             _drain_and_close(sock)
 
 
+class ExhaustedFront(_ListenerServer):
+    """A front that passes its first ``first`` connections through to ``backend`` and resets every later one after
+    reading its first flight: a pod that a rate limit, a crash loop or a shutdown makes refuse every new connection
+    partway through a scan. Its resets look like refusals of whatever was offered. ``connections`` counts the
+    connections it took."""
+
+    def __init__(self, backend: tuple[str, int], *, first: int, io_timeout: float = DEFAULT_IO_TIMEOUT) -> None:
+        self.backend, self._first, self.connections = backend, first, 0
+        self._lock = threading.Lock()
+        super().__init__(io_timeout=io_timeout)
+
+    def _handle(self, sock: socket.socket, stopping: threading.Event) -> None:
+        with self._lock:
+            self.connections += 1
+            passes = self.connections <= self._first
+        if not passes:
+            _read_first_flight(sock, self._io_timeout)
+            _reset(sock)
+            return
+        try:
+            with socket.create_connection(self.backend, timeout=self._io_timeout) as upstream:
+                _splice(sock, upstream, stopping, self._io_timeout)
+        except OSError:
+            pass
+        finally:
+            _drain_and_close(sock)
+
+
 def _splice(a: socket.socket, b: socket.socket, stopping: threading.Event, idle: float) -> None:
     """Pump bytes both ways until either side closes, ``idle`` seconds pass without traffic, or stop()."""
     poller = select.poll()
