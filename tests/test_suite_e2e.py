@@ -2,7 +2,14 @@
 errors, and all others pass or are skipped, with Direktiv's servers on either engine: the Go program (Go's
 crypto/tls, grpc-go, net/http) and the Python stand-ins that serve where Go is not installed. Evidence is gathered
 the way the suite gathers it (probes.session), then every applicable control is judged on every endpoint
-(probes.controls) — the same two calls the suite's fixtures make."""
+(probes.controls) — the same two calls the suite's fixtures make. The scenarios run in a pool of processes (each
+sandbox and its probes in one process, as a user's run is), two at a time, and each scenario's test reads its
+result."""
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import traceback
 
 import pytest
 
@@ -18,6 +25,9 @@ from sandbox.servers import go_available
 
 # Generous per-step limit: the sandbox answers in milliseconds, and CI machines are noisy.
 STEP_TIMEOUT = 5.0
+# Two scenarios at a time: the machines this runs on have two cores, and each run is mostly CPU (both ends of every
+# handshake are on this machine).
+SWEEP_WORKERS = 2
 
 
 def _options(running) -> RunOptions:
@@ -40,22 +50,55 @@ def expected_of(scenario) -> dict:
     return {**{key: "fail" for key in scenario.expected_failures}, **{key: "error" for key in scenario.expected_errors}}
 
 
+def _run_scenario(engine: str, name: str) -> tuple[str, dict]:
+    """In a worker process: the engine the sandbox really ran, and (control, endpoint) -> (status, sentence)."""
+    os.environ[ENGINE_ENV] = engine
+    with start_sandbox(SCENARIOS[name]) as running:
+        ran = running.engine.value
+        verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
+    return ran, observed(verdicts)
+
+
+def _engines() -> list[Engine]:
+    return [e for e in Engine if e is not Engine.GO or go_available()]
+
+
+@pytest.fixture(scope="module")
+def swept(request) -> dict:
+    """(engine, scenario) -> the result of its run, or the traceback of what went wrong in the worker; for the
+    scenarios and engines this session selected (``-k conformant`` runs one or two)."""
+    selected = {(item.callspec.params["engine"].value, item.callspec.params["name"]) for item in request.session.items
+                if item.originalname == "test_scenario_fails_and_errors_exactly_as_documented"}
+    jobs = [(engine.value, name) for engine in _engines() for name in sorted(SCENARIOS)
+            if (engine.value, name) in selected]
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that runs grpcio and server threads
+    results = {}
+    with cf.ProcessPoolExecutor(SWEEP_WORKERS, mp_context=spawn) as pool:
+        futures = {pool.submit(_run_scenario, *job): job for job in jobs}
+        for future in cf.as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except Exception:  # noqa: BLE001 - the scenario's own test reports it
+                results[futures[future]] = "".join(traceback.format_exc())
+    return results
+
+
 @pytest.fixture(params=list(Engine), ids=lambda engine: engine.value)
-def engine(request, monkeypatch) -> Engine:
+def engine(request) -> Engine:
     """Direktiv's servers on this engine for the test's sandbox."""
     if request.param is Engine.GO and not go_available():
         pytest.skip("Go or grpc-go is not installed (apt-get install golang-go golang-google-grpc-dev)")
-    monkeypatch.setenv(ENGINE_ENV, request.param.value)
     return request.param
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario_fails_and_errors_exactly_as_documented(engine, name):
-    scenario = SCENARIOS[name]
-    with start_sandbox(scenario) as running:
-        assert running.engine is engine
-        verdicts = judge_all(gather_evidence(_options(running), INTERMEDIATE))
-    assert_verdicts(expected_of(scenario), observed(verdicts), others=("pass", "skip"), context=name)
+def test_scenario_fails_and_errors_exactly_as_documented(engine, name, swept):
+    result = swept[(engine.value, name)]
+    if isinstance(result, str):
+        pytest.fail(f"the run of {name} on {engine.value} raised:\n{result}", pytrace=False)
+    ran, seen = result
+    assert ran == engine.value
+    assert_verdicts(expected_of(SCENARIOS[name]), seen, others=("pass", "skip"), context=name)
 
 
 def test_every_control_fails_in_some_scenario():
