@@ -648,15 +648,16 @@ def _accepted_version(pod: PodEvidence, key: Key):
 def _x509_strict(ev, ep, pod, profile):
     chain = _served_chain(ep, pod)
     if not ep.anchors_der:
-        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH")
+        _error(f"{_no_anchor(ev, ep)} (see K-SECRET-PRESENT), or pass --direktiv-ca-file {ep.spec.id}=PATH"
+               f"{_fallback(chain)}")
     name = ep.spec.expected_names[0] if ep.spec.expected_names else ep.spec.server_name
     result = facts.verify_strict(chain, [_cert(d) for d in ep.anchors_der], name)
     found = _leaf_facts(chain[0])
     if result.trusted:
         return Status.PASS, f"{result.reason} for {name}", found
+    fix = _fallback(chain) or ": reissue it with a subject and the name in subjectAltName, from a CA with keyCertSign"
     return Status.FAIL, (f"expected the chain served by {ep.spec.id} to pass a strict RFC 5280 verifier (rustls, "
-                         f"recent Go and Python clients) for {name}; {result.reason}: reissue it with a subject and "
-                         "the name in subjectAltName, from a CA with keyCertSign"), found
+                         f"recent Go and Python clients) for {name}; {result.reason}{fix}"), found
 
 
 def _alpn_h2(ev, ep, pod, profile):
