@@ -19,7 +19,7 @@ import yaml
 
 from probes.errors import UsageError
 
-__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MODEL_NAMES", "MODEL_V04", "MODEL_V07", "CHART_NAME",
+__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MODEL_NAMES", "MODEL_V04", "MODEL_V07", "MODEL_V08", "CHART_NAME",
            "chart_line",
            "identify", "is_chart_version", "supported_text"]
 
@@ -51,7 +51,8 @@ class ChartLine:
         chart_name: the chart's name in ``Chart.yaml`` (what the release secret records).
         chart_versions: the first and last chart version of the line, inclusive, as (major, minor, patch).
         app_versions: the first and last Direktiv version (``appVersion``), inclusive; a patch of ``_OPEN`` leaves
-            the minor version open (``v0.4.x``). Chart versions alone do not tell the lines apart: Direktiv's
+            the minor version open (``v0.4.x``); a first bound with a fourth element 0 takes in its pre-releases
+            (``v0.8.0-rc3``). Chart versions alone do not tell the lines apart: Direktiv's
             chart was ``0.1.0`` from v0.4.0 to v0.5.10.
         defaults_file: the chart's default values for the line (package data under ``probes/data/charts``).
         summary: what the line wires for TLS, in one phrase.
@@ -59,8 +60,8 @@ class ChartLine:
 
     model: str
     chart_name: str
-    chart_versions: tuple[tuple[int, int, int], tuple[int, int, int]]
-    app_versions: tuple[tuple[int, int, int], tuple[int, int, int]]
+    chart_versions: tuple[tuple[int, ...], tuple[int, ...]]
+    app_versions: tuple[tuple[int, ...], tuple[int, ...]]
     defaults_file: str
     summary: str
 
@@ -89,13 +90,16 @@ class ChartLine:
 
 
 def _within(version: str, bounds) -> bool:
+    """Whether ``version`` is within the inclusive bounds: (major, minor, patch) releases, or a 4-tuple ending in 0
+    for a first bound that takes that version's pre-releases too."""
     parsed = _version(version)
-    return parsed is not None and (*bounds[0], 1) <= parsed <= (*bounds[1], 1)
+    low, high = (tuple(b) if len(b) == 4 else (*b, 1) for b in bounds)
+    return parsed is not None and low <= parsed <= high
 
 
 def _range_text(bounds, prefix: str) -> str:
     def one(v):
-        return prefix + ".".join("x" if part == _OPEN else str(part) for part in v)
+        return prefix + ".".join("x" if part == _OPEN else str(part) for part in v[:3])
     first, last = bounds
     return one(first) if first == last else f"{one(first)} to {one(last)}"
 
@@ -109,6 +113,7 @@ def _defaults(file_name: str) -> dict:
 # docs/CHART_LINES.md has the sources of every line.
 MODEL_V04 = "v0.4"
 MODEL_V07 = "v0.5.10-v0.7"
+MODEL_V08 = "v0.8"
 CHART_LINES: tuple[ChartLine, ...] = (
     ChartLine(
         model=MODEL_V04, chart_name="direktiv", chart_versions=((0, 1, 0), (0, 1, 0)),
@@ -121,6 +126,12 @@ CHART_LINES: tuple[ChartLine, ...] = (
         app_versions=((0, 5, 10), (0, 7, _OPEN)), defaults_file="direktiv-0.1.20-v0.7.5.yaml",
         summary="TLS on the ingress-nginx load balancer only (ingress.certificate); every other hop is plaintext "
                 "in the chart, its mTLS left to a Linkerd mesh installed beside it",
+    ),
+    ChartLine(
+        model=MODEL_V08, chart_name="direktiv", chart_versions=((0, 1, 21, 0), (0, 1, 29)),
+        app_versions=((0, 8, 0, 0), (0, 8, _OPEN)), defaults_file="direktiv-0.1.2x-v0.8.yaml",
+        summary="as v0.5.10-v0.7, with ingress.certificate off when empty (none names a secret) and a "
+                "frontend.certificate that nothing serves",
     ),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(line.model for line in CHART_LINES)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
-from probes.chartlines import MODEL_V04, MODEL_V07
+from probes.chartlines import MODEL_V04, MODEL_V07, MODEL_V08
 from probes.helm import is_off, normalize_values
 
 __all__ = [
@@ -543,10 +543,11 @@ def derive_topology(
     normalized input is fine too. ``services_namespace`` defaults to the values' ``functions.namespace``, else
     ``direktiv-services-direktiv``; an explicit one wins, with a notice if the values disagree.
     """
-    if model == MODEL_V07:
-        from probes.topology_v07 import derive_v07
+    if model in (MODEL_V07, MODEL_V08):
+        from probes.topology_v07 import derive_v07, derive_v08
 
-        return derive_v07(values, release=release, namespace=namespace, services_namespace=services_namespace)
+        derive = derive_v07 if model == MODEL_V07 else derive_v08
+        return derive(values, release=release, namespace=namespace, services_namespace=services_namespace)
     if model != MODEL_V04:
         raise ValueError(f"no topology for chart model {model!r}")
     values, alias_notices = normalize_values(values)

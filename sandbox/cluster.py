@@ -49,7 +49,7 @@ from cryptography.x509.oid import NameOID
 
 from probes import pki
 from probes import x509 as facts
-from probes.chartlines import MODEL_V04, MODEL_V07, chart_line
+from probes.chartlines import MODEL_V04, MODEL_V07, MODEL_V08, chart_line
 from probes.cipher_suites import SUITES
 from probes.helm import HelmRelease, release_secret_object
 from probes.topology import EndpointSpec, Mode, Topology, derive_topology
@@ -458,6 +458,7 @@ _SERVICES_V07: tuple[_Service, ...] = (
 _WIRING: dict[str, tuple[tuple[_Workload, ...], tuple[_Service, ...]]] = {
     MODEL_V04: (_WORKLOADS, _SERVICES),
     MODEL_V07: (_WORKLOADS_V07, _SERVICES_V07),
+    MODEL_V08: (_WORKLOADS_V07, _SERVICES_V07),  # the same ingress-nginx controller; Direktiv's pods are not probed
 }
 
 
@@ -699,7 +700,7 @@ def _start_endpoint(build: _Build, endpoint_id: str, replica: int) -> dict[int, 
     """Start ``endpoint_id``'s server for one replica: {container port: address}."""
     endpoint = build.topology.endpoint(endpoint_id)
     spec = build.scenario.server(endpoint_id).for_replica(replica)
-    if build.topology.model == MODEL_V07 and endpoint.id == "lb":
+    if build.topology.model in (MODEL_V07, MODEL_V08) and endpoint.id == "lb":
         addresses = _ingress_nginx(build, endpoint, spec)
     elif endpoint.kind.value in ("lb", "knative"):
         addresses = _envoy(build, endpoint, spec, replica)

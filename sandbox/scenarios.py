@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 
-from probes.chartlines import MODEL_V04, MODEL_V07
+from probes.chartlines import MODEL_V04, MODEL_V07, MODEL_V08
 
 __all__ = [
     "CONTROL_IDS",
@@ -1123,9 +1123,39 @@ _V07: tuple[Scenario, ...] = (
     ),
 )
 
+# ---------------------------------------------------------------------------------- the chart line v0.8.x
+
+# Direktiv v0.8.1 (chart direktiv 0.1.22): the same load balancer, its certificate off when empty. ingress-nginx
+# controller v1.9 (chart 4.9.0) sends HSTS for a year (kubernetes/ingress-nginx PR 10564, inferred to be in it).
+V08_CONFORMANT = replace(
+    V07_CONFORMANT,
+    name="v0.8-conformant",
+    description=("Direktiv v0.8.1 (chart 0.1.22): ingress-nginx serves ingress.host with the direktiv-lb certificate; "
+                 "the frontend and every other hop are plaintext by the chart: nothing fails"),
+    servers=(ServerSpec("lb", hsts="max-age=31536000; includeSubDomains"),),
+    chart_version="0.1.22",
+    app_version="v0.8.1",
+    model=MODEL_V08,
+)
+
+_V08: tuple[Scenario, ...] = (
+    V08_CONFORMANT,
+    replace(
+        V08_CONFORMANT,
+        name="v0.8-certificate-none",
+        description=("Direktiv v0.8.1 upgraded with v0.7 values that wrote ingress.certificate: none for 'no "
+                     "certificate yet': v0.8 reads it as a secret named none, which does not exist, so ingress-nginx "
+                     "serves its Fake Certificate"),
+        values_yaml=_V07_VALUES.replace("direktiv-lb", "none"),
+        expected_failures=_fails(("K-SECRET-PRESENT", CLUSTER), *_on("lb", "C-SAN-MATCH")),
+        expected_errors=_fails(*_on("lb", "C-CHAIN-TRUSTED", "C-SERVED-MATCHES-SECRET", "C-X509-STRICT"),
+                               ("K-SECRET-KEYPAIR", CLUSTER), ("K-SECRET-CHAIN", CLUSTER)),
+    ),
+)
+
 # Every scenario, the baselines first.
 ALL_SCENARIOS: tuple[Scenario, ...] = ((CONFORMANT, TLS_ONLY, PLAINTEXT, DOCS_VERBATIM, GO_DEFAULTS) + _MISCONFIGURATIONS
-                                       + _READINGS + _V07)
+                                       + _READINGS + _V07 + _V08)
 
 
 def by_unique_name(items: Iterable[_Named], *, kind: str = "scenario") -> dict[str, _Named]:

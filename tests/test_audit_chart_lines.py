@@ -83,7 +83,7 @@ def test_an_app_version_without_a_chart_version_is_enough_where_it_names_one_lin
     chart = values_chart(RunOptions(values="values.yaml", app_version="v0.7.5"), " (forbidden)")
     assert (chart.model, chart.version, chart.app_version) == ("v0.5.10-v0.7", "", "v0.7.5")
     with pytest.raises(UsageError, match="does not model"):
-        values_chart(RunOptions(values="values.yaml", app_version="v0.8.0"), " (forbidden)")
+        values_chart(RunOptions(values="values.yaml", app_version="v0.9.0"), " (forbidden)")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def v07():
         yield running
 
 
-@pytest.mark.parametrize("chart_version, app_version", [(None, None), ("0.1.25", "v0.8.0")])
+@pytest.mark.parametrize("chart_version, app_version", [(None, None), ("0.1.30", "v0.9.0")])
 def test_values_without_a_modelled_chart_version_stop_at_check_usage_when_the_release_is_unreadable(
         v07, tmp_path, chart_version, app_version):
     """With --direktiv-values and an unreadable release (RBAC), a missing or unmodelled --direktiv-chart-version is

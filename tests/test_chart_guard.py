@@ -40,7 +40,13 @@ def test_the_direktiv_charts_releases_up_to_v07_are_modelled_as_that_line(versio
     assert identify("direktiv", version, app, source=SOURCE).model == "v0.5.10-v0.7"
 
 
-@pytest.mark.parametrize("version, app", [("0.1.0", "v0.5.3"), ("0.1.0", "v0.3.1"), ("0.1.21", "v0.8.0"),
+@pytest.mark.parametrize("version, app", [("0.1.21", "v0.8.0"), ("0.1.21-rc3", "v0.8.0-rc3"), ("0.1.22", "v0.8.1"),
+                                          ("0.1.29", "v0.8.9")])
+def test_the_v08_releases_are_modelled_as_that_line(version, app):
+    assert identify("direktiv", version, app, source=SOURCE).model == "v0.8"
+
+
+@pytest.mark.parametrize("version, app", [("0.1.0", "v0.5.3"), ("0.1.0", "v0.3.1"), ("0.1.30", "v0.9.0"),
                                           ("0.1.20", "v0.8.0"), ("0.2.0", "v0.7.5"), ("1.0.0", "v1.0.0")])
 def test_a_direktiv_chart_of_another_line_is_unsupported(version, app):
     with pytest.raises(UnsupportedChart) as caught:
@@ -116,14 +122,14 @@ def test_every_line_ships_its_chart_defaults_and_its_versions_do_not_overlap():
         assert isinstance(defaults, dict) and defaults, line.model
         defaults.clear()
         assert line.defaults(), "defaults() hands out a copy"
-        chart, app = (".".join(map(str, bounds[0])) for bounds in (line.chart_versions, line.app_versions))
+        chart, app = (".".join(map(str, bounds[0][:3])) for bounds in (line.chart_versions, line.app_versions))
         assert identify(line.chart_name, chart, app, source=SOURCE).model == line.model
     for a in CHART_LINES:  # no (chart version, app version) is claimed by two lines
         for b in CHART_LINES:
             if a is not b and a.chart_name == b.chart_name:
                 for bounds in a.app_versions:
-                    app = ".".join(str(min(part, 99)) for part in bounds)
-                    assert not (b.holds_app(app) and b.holds_chart(".".join(map(str, a.chart_versions[0])))), \
+                    app = ".".join(str(min(part, 99)) for part in bounds[:3])
+                    assert not (b.holds_app(app) and b.holds_chart(".".join(map(str, a.chart_versions[0][:3])))), \
                         (a.model, b.model)
 
 
@@ -163,8 +169,8 @@ def options(conformant):
 
 
 @pytest.mark.parametrize("chart_name, chart_version, app_version, start", [
-    ("direktiv", "0.1.25", "v0.8.4", "The Helm release default/direktiv revision 2 is chart direktiv 0.1.25 (app "
-                                     "v0.8.4), a chart line the suite does not model"),
+    ("direktiv", "0.1.30", "v0.9.1", "The Helm release default/direktiv revision 2 is chart direktiv 0.1.30 (app "
+                                     "v0.9.1), a chart line the suite does not model"),
     ("nginx", "15.1.0", "1.25.3", "The Helm release default/direktiv revision 2 is chart nginx 15.1.0 (app 1.25.3), "
                                   "not Direktiv's chart"),
 ])
@@ -184,10 +190,10 @@ def _run(pytester, conformant, *args):
     return result, junit
 
 
-@pytest.mark.parametrize("chart_name, chart_version", [("direktiv", "0.1.25"), ("nginx", "15.1.0")])
+@pytest.mark.parametrize("chart_name, chart_version", [("direktiv", "0.1.30"), ("nginx", "15.1.0")])
 def test_the_suite_exits_4_with_one_sentence_and_judges_nothing(pytester, conformant, release_of, chart_name,
                                                                  chart_version):
-    release_of(chart_name, chart_version, "v0.8.4")
+    release_of(chart_name, chart_version, "v0.9.1")
     result, junit = _run(pytester, conformant)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
@@ -197,18 +203,18 @@ def test_the_suite_exits_4_with_one_sentence_and_judges_nothing(pytester, confor
 
 
 def test_a_forced_model_runs_and_every_report_records_it(pytester, conformant, release_of):
-    release_of("direktiv", "0.1.25", "v0.8.4")
+    release_of("direktiv", "0.1.30", "v0.9.1")
     result, junit = _run(pytester, conformant, "-k", "lb and T-TLS-HANDSHAKE", "--direktiv-chart-model", "v0.4")
     assert result.ret == pytest.ExitCode.OK, result.outlines
-    expected = {"name": "direktiv", "version": "0.1.25", "app_version": "v0.8.4",
+    expected = {"name": "direktiv", "version": "0.1.30", "app_version": "v0.9.1",
                 "source": "Helm release default/direktiv revision 2", "model": "v0.4", "forced": True, "matched": ""}
-    result.stdout.fnmatch_lines(["chart: direktiv 0.1.25 (app v0.8.4) from Helm release default/direktiv revision 2; "
+    result.stdout.fnmatch_lines(["chart: direktiv 0.1.30 (app v0.9.1) from Helm release default/direktiv revision 2; "
                                  "model v0.4 (forced with --direktiv-chart-model; the chart matches no model)"])
     out = junit.parent
     assert json.loads((out / "evidence.json").read_text())["run"]["chart"] == expected
     suite = next(iter(JUnitXml.fromfile(str(junit))))
     assert {p.name: p.value for p in suite.properties()}.items() >= {
-        "chart_name": "direktiv", "chart_version": "0.1.25", "chart_app_version": "v0.8.4", "chart_model": "v0.4",
+        "chart_name": "direktiv", "chart_version": "0.1.30", "chart_app_version": "v0.9.1", "chart_model": "v0.4",
         "chart_forced": "true"}.items()
     assert "model v0.4 (forced with --direktiv-chart-model; the chart matches no model)" in \
         (out / "report.html").read_text()

@@ -132,3 +132,41 @@ def test_with_the_controller_not_installed_every_lb_control_is_an_error(evidence
             verdict = judge(control.id, "lb", evidence, INTERMEDIATE)
             assert verdict.status is Status.ERROR, (control.id, verdict.message)
             assert "ingress-nginx.install is false" in verdict.message
+
+
+# -- the line v0.8.x: the same load balancer, another off value ------------------------------------------------------
+
+V08_DEFAULTS = chart_line("v0.8").defaults()
+
+
+def _v08(values: dict):
+    return derive_topology(deep_merge(V08_DEFAULTS, values), model="v0.8")
+
+
+def test_v08_defaults_leave_the_lb_in_plaintext_because_the_certificate_is_empty():
+    lb = _v08({}).endpoint("lb")
+    assert (lb.mode, lb.secret, lb.service) == (Mode.PLAINTEXT, None, "direktiv-ingress-nginx-controller")
+    assert lb.explanation.endswith("ingress.certificate is empty")
+
+
+def test_v08_reads_none_as_a_secret_named_none_and_says_so():
+    topology = _v08({"ingress": {"host": "h", "certificate": "none"}})
+    lb = topology.endpoint("lb")
+    assert (lb.mode, lb.secret.name) == (Mode.TLS, "none")
+    assert any("reads as the name of a secret" in n for n in topology.notices)
+    assert _topology({"ingress": {"host": "h", "certificate": "none"}}).endpoint("lb").mode is Mode.PLAINTEXT  # v0.7
+
+
+def test_v08_names_the_frontend_certificate_as_served_by_nothing():
+    topology = _v08({"ingress": {"host": "h", "certificate": "direktiv-lb"}, "frontend": {"certificate": "fe"}})
+    assert any(n.startswith("frontend.certificate names a secret, but no server of the chart line v0.8.x")
+               for n in topology.notices)
+    assert [s.name for s in topology.secrets] == ["direktiv-lb"] and topology.model == "v0.8"
+    assert all("v0.8.x" in why for _, why in topology.absent)
+
+
+def test_v08_none_served_as_the_fake_certificate_fails_the_secret_and_the_names(evidence_of):
+    evidence = evidence_of("v0.8-certificate-none")
+    assert judge("K-SECRET-PRESENT", "cluster", evidence, INTERMEDIATE).status is Status.FAIL
+    verdict = judge("C-SAN-MATCH", "lb", evidence, INTERMEDIATE)
+    assert verdict.status is Status.FAIL and "ingress-nginx serves its Fake Certificate here" in verdict.message

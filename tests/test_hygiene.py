@@ -187,7 +187,8 @@ def test_secret_data_decodes_or_fails_with_one_sentence_that_never_quotes_a_valu
         message = str(exc)
         assert "\n" not in message and "secret default/x" in message
         for value in data.values():
-            if value and len(value) >= 6:
+            # The sentence names the key (not secret); a value that is also a key's text proves nothing.
+            if value and len(value) >= 6 and not any(value in key for key in data):
                 assert value not in message
     else:
         assert set(decoded) == set(data)

@@ -581,7 +581,14 @@ def _v07_lb_accepts_tls10(sb):
     assert accepted(shake(sb, "lb", versions=(TLSVersion.TLSv1,), ciphers="ALL:@SECLEVEL=0", server_name=LB_HOST))
 
 
+def _v08_certificate_none(sb):
+    assert sb.topology.endpoint("lb").secret.name == "none"
+    assert _common_name(leaf(shake(sb, "lb", server_name=LB_HOST))) == _FAKE_CN
+
+
 WITNESSES: dict[str, Callable[[RunningSandbox], None]] = {
+    "v0.8-conformant": _v07_conformant,
+    "v0.8-certificate-none": _v08_certificate_none,
     "v0.7-conformant": _v07_conformant,
     "v0.7-lb-secret-missing": _v07_lb_secret_missing,
     "v0.7-lb-accepts-tls10": _v07_lb_accepts_tls10,
