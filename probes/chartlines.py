@@ -19,9 +19,8 @@ import yaml
 
 from probes.errors import UsageError
 
-__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "MODEL_NAMES", "MODEL_V04", "MODEL_V07", "MODEL_V08", "CHART_NAME",
-           "chart_line",
-           "identify", "is_chart_version", "supported_text"]
+__all__ = ["ChartLine", "ChartIdentity", "UnsupportedChart", "CHART_LINES", "CHART_NAME", "MODEL_NAMES", "MODEL_V04",
+           "MODEL_V07", "MODEL_V08", "chart_line", "identify", "is_chart_version", "supported_text"]
 
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -55,7 +54,6 @@ class ChartLine:
             (``v0.8.0-rc3``). Chart versions alone do not tell the lines apart: Direktiv's
             chart was ``0.1.0`` from v0.4.0 to v0.5.10.
         defaults_file: the chart's default values for the line (package data under ``probes/data/charts``).
-        summary: what the line wires for TLS, in one phrase.
     """
 
     model: str
@@ -63,7 +61,6 @@ class ChartLine:
     chart_versions: tuple[tuple[int, ...], tuple[int, ...]]
     app_versions: tuple[tuple[int, ...], tuple[int, ...]]
     defaults_file: str
-    summary: str
 
     @property
     def chart_text(self) -> str:
@@ -118,20 +115,14 @@ CHART_LINES: tuple[ChartLine, ...] = (
     ChartLine(
         model=MODEL_V04, chart_name="direktiv", chart_versions=((0, 1, 0), (0, 1, 0)),
         app_versions=((0, 4, 0), (0, 4, _OPEN)), defaults_file="direktiv-0.1.0-v0.4.1.yaml",
-        summary="TLS on the load balancer, API and UI, TLS or mTLS on the gRPC ports 6666/7777/5555, HTTPS to "
-                "knative through the internal Contour and to the job pods",
     ),
     ChartLine(
         model=MODEL_V07, chart_name="direktiv", chart_versions=((0, 1, 0), (0, 1, 20)),
         app_versions=((0, 5, 10), (0, 7, _OPEN)), defaults_file="direktiv-0.1.20-v0.7.5.yaml",
-        summary="TLS on the ingress-nginx load balancer only (ingress.certificate); every other hop is plaintext "
-                "in the chart, its mTLS left to a Linkerd mesh installed beside it",
     ),
     ChartLine(
         model=MODEL_V08, chart_name="direktiv", chart_versions=((0, 1, 21, 0), (0, 1, 29)),
         app_versions=((0, 8, 0, 0), (0, 8, _OPEN)), defaults_file="direktiv-0.1.2x-v0.8.yaml",
-        summary="as v0.5.10-v0.7, with ingress.certificate off when empty (none names a secret) and a "
-                "frontend.certificate that nothing serves",
     ),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(line.model for line in CHART_LINES)
@@ -181,6 +172,11 @@ class ChartIdentity:
         return chart_line(self.model)
 
     @property
+    def brief(self) -> str:
+        """``direktiv 0.1.0 (app v0.4.1), model v0.4``."""
+        return f"{_found(self.name, self.version, self.app_version)}, model {self.model}"
+
+    @property
     def text(self) -> str:
         """``direktiv 0.1.0 (app v0.4.1) from Helm release default/direktiv revision 1; model v0.4 (matched)``."""
         found = _found(self.name, self.version, self.app_version)
@@ -223,9 +219,8 @@ def identify(name: str, version: str, app_version: str = "", *, source: str,
     if forced_model is not None:
         chart_line(forced_model)
         try:
-            matched = identify(name, version, app_version, source=source).model if (name or version or app_version) \
-                else ""
-        except UnsupportedChart:
+            matched = identify(name, version, app_version, source=source).model
+        except UnsupportedChart:  # also a chart recorded without name, version or app version
             matched = ""
         return ChartIdentity(name, version, app_version, source, forced_model, forced=True, matched=matched)
     found = f"chart {_found(name, version, app_version)}"

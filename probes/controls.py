@@ -167,6 +167,19 @@ def _pod_judge(judge_pod: PodJudge, endpoint_check=_tls_endpoint):
     return judge_
 
 
+def _demanded_where_absent(judge_):
+    """T-MODE-MATCHES-CONFIG: where the profile demands TLS of an endpoint the chart line has no setting for, which
+    the tool does not probe, an error; neither a pass nor the absent endpoint's skip may hide that."""
+    def judge_or_error(ev: Evidence, endpoint: str, profile: Profile):
+        absence, demanded = ev.topology.absence(endpoint), profile.demanded_mode(endpoint)
+        if absence and demanded:
+            _error(f"the profile '{profile.name}' demands {'mTLS' if demanded == 'mtls' else 'TLS'} on {endpoint}, "
+                   f"but it cannot be observed: {absence}")
+        return judge_(ev, endpoint, profile)
+    judge_or_error.__doc__ = judge_.__doc__
+    return judge_or_error
+
+
 def _switchable(control_id: str, judge_):
     """A control a profile may switch off: then it skips, saying so."""
     def judge_or_skip(ev: Evidence, endpoint: str, profile: Profile):
@@ -1102,7 +1115,7 @@ _JUDGES: dict[str, Callable] = {
     "C-EKU": _pod_judge(_eku),
     "C-KEY-STRENGTH": _pod_judge(_key_strength),
     "C-SERVED-MATCHES-SECRET": _pod_judge(_served_matches_secret),
-    "T-MODE-MATCHES-CONFIG": _pod_judge(_mode_matches, _endpoint),
+    "T-MODE-MATCHES-CONFIG": _demanded_where_absent(_pod_judge(_mode_matches, _endpoint)),
     "T-TLS-HANDSHAKE": _pod_judge(_handshake_ok),
     "T-PLAINTEXT-REFUSED": _pod_judge(_plaintext_refused, _tls_endpoint_with_real_hosts),
     "T-LEGACY-PROTOCOLS-REFUSED": _pod_judge(_legacy_refused, _tls_endpoint_with_real_hosts),
@@ -1133,14 +1146,6 @@ def judge(control_id: str, endpoint: str, evidence: Evidence, profile: Profile) 
     """The verdict of one control on one endpoint (``cluster`` for K-*)."""
     if not applies(control_id, endpoint):
         raise ValueError(f"control {control_id} is not judged on endpoint {endpoint!r}")
-    absence = evidence.topology.absence(endpoint)
-    demanded = profile.demanded_mode(endpoint)
-    if absence and demanded and control_id == "T-MODE-MATCHES-CONFIG":
-        # The profile demands protection the chart line has no setting for, and the tool does not probe there:
-        # neither a pass nor a skip may hide that.
-        return Verdict(control_id, endpoint, Status.ERROR, (
-            f"the profile '{profile.name}' demands {'mTLS' if demanded == 'mtls' else 'TLS'} on {endpoint}, but it "
-            f"cannot be observed: {absence}"), {})
     try:
         status, message, found = _JUDGES[control_id](evidence, endpoint, profile)
     except _Verdict as v:

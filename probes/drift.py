@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from probes.chartlines import ChartIdentity
+
 __all__ = [
     "SCHEMAS", "EvidenceFileError", "LeafCertificate", "Snapshot", "VerdictChange", "CertificateChange",
     "ProtocolChange", "EndpointChange", "ChartChange", "Drift", "load_snapshot", "snapshot", "compare", "drift_document", "main",
@@ -304,11 +306,8 @@ def snapshot(document: Any) -> Snapshot:
 
 
 def _chart(record: Any) -> str:
-    chart = _dict(record)
-    if not chart.get("model"):
-        return ""
-    app = f" (app {chart['app_version']})" if chart.get("app_version") else ""
-    return f"{chart.get('name') or '(unnamed)'} {chart.get('version') or '(no version)'}{app}, model {chart['model']}"
+    chart = ChartIdentity.from_json(record)
+    return chart.brief if chart is not None else ""
 
 
 # -- comparing ----------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ What each kind gets (TLS configured; with TLS off only the plaintext probe, a ha
 speaks TLS anyway, and the plain GET):
 
     every TLS endpoint   baseline handshake (expected SNI; the configured client certificate under mTLS), made
-                         again once every other probe of the pod has ended (the closing baseline), plaintext probe, one raw ClientHello per legacy version, per version up to TLS 1.2
+                         again once every other probe of the pod has ended (the closing baseline), plaintext
+                         probe, one raw ClientHello per legacy version, per version up to TLS 1.2
                          a scan of every forbidden suite, renegotiation_info, compression and fallback-SCSV
                          checks (:mod:`probes.hello`)
     gRPC (6666/7777/5555) a gRPC health call; under mTLS one handshake per client identity (none, foreign CA,
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from probes.evidence import (
-    BASELINE, BASELINE_AFTER, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT, RENEGOTIATION,
-    ClientCert, Key,
+    BASELINE, BASELINE_AFTER, COMPRESSION, FALLBACK, GRPC_HEALTH, HTTP_GET, HTTP_REDIRECT, HTTPS_GET, PLAINTEXT,
+    RENEGOTIATION, ClientCert, Key,
 )
 from probes.grpc_health import health_check
 from probes.https import http_get, https_get

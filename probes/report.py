@@ -383,7 +383,7 @@ def protection_off(topology) -> dict[str, list[str]]:
     off: dict[str, list[str]] = {"tls": [], "mtls": [], "unjudged": []}
     if topology is None:
         return off
-    absent = dict(getattr(topology, "absent", ()) or ())
+    absent = dict(topology.absent)
     off["unjudged"] = [e for e in ENDPOINT_IDS if e in absent]
     for spec in sorted(topology.endpoints, key=lambda s: ENDPOINT_IDS.index(s.id) if s.id in ENDPOINT_IDS else 99):
         if not spec.deployed:

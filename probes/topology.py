@@ -544,7 +544,7 @@ def derive_topology(
     ``direktiv-services-direktiv``; an explicit one wins, with a notice if the values disagree.
     """
     if model in (MODEL_V07, MODEL_V08):
-        from probes.topology_v07 import derive_v07, derive_v08
+        from probes.topology_nginx import derive_v07, derive_v08
 
         derive = derive_v07 if model == MODEL_V07 else derive_v08
         return derive(values, release=release, namespace=namespace, services_namespace=services_namespace)

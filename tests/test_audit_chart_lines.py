@@ -20,7 +20,7 @@ from probes.drift import compare, main as drift_main, snapshot
 from probes.errors import UsageError
 from probes.session import RunOptions, check_usage, values_chart
 from probes.topology import Mode
-from probes.topology_v07 import derive_v07, ingress_controller_service
+from probes.topology_nginx import derive_v07, ingress_controller_service
 from local_servers import served_common_name
 from sandbox.cluster import start_sandbox
 from sandbox.scenarios import V07_CONFORMANT, CertSpec, Issuer

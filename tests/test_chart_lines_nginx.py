@@ -1,6 +1,6 @@
-"""The chart line v0.5.10 to v0.7.x end to end: its topology from the values, what a run says about the endpoints
-the chart has no TLS setting for, what the strict profile makes of them, and the fixes the lb's failures name
-(ingress-nginx's Fake Certificate and ConfigMap)."""
+"""The ingress-nginx chart lines (v0.5.10 to v0.7.x; v0.8.x at the end) end to end: the topology from the values,
+what a run says about the endpoints the chart has no TLS setting for, what the strict profile makes of them, and the
+fixes the lb's failures name (ingress-nginx's Fake Certificate and ConfigMap)."""
 
 from __future__ import annotations
 
